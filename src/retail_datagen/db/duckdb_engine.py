@@ -1,0 +1,363 @@
+"""DuckDB access: opening files with lock handling, DDL, schema checks and Arrow bulk I/O.
+
+Everything here works on whole Arrow tables. Rows are appended by registering the Arrow table
+as a temporary view and running one ``INSERT … SELECT``, which DuckDB executes as a vectorised
+bulk load; nothing is ever inserted row by row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from retail_datagen.db.schema import (
+    CONTRACT_TABLES,
+    DIM_TABLES,
+    STATE_TABLES,
+    db_table_name,
+    duckdb_columns,
+    duckdb_ddl,
+    quote_ident,
+    table,
+)
+from retail_datagen.errors import (
+    DatabaseError,
+    DatabaseLockedError,
+    SchemaContractError,
+    SchemaMismatchError,
+    UnknownTableError,
+)
+
+MEMORY = ":memory:"
+
+# A process-wide counter keeps temporary view names unique across threads sharing a connection.
+_VIEW_IDS = itertools.count(1)
+
+# Longest list of positional differences reported per table; after a dropped column every later
+# position differs, and the missing/unexpected lines already say what happened.
+_MAX_POSITION_DIFFS = 5
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    message = str(exc).lower()
+    return "lock" in message
+
+
+def open_duckdb(
+    path: str | os.PathLike[str], *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read-only, create) a DuckDB database file.
+
+    A relative path is resolved against the current working directory and the parent folder is
+    created. ``":memory:"`` opens a private in-memory database.
+
+    Args:
+        path: The database file.
+        read_only: Open without write access. A missing file is then an error rather than being
+            created, so that read-only commands (``status``, ``validate``, ``export``) never leave
+            an empty database behind.
+
+    Returns:
+        An open connection.
+
+    Raises:
+        DatabaseLockedError: Another process holds the file; the message names the path.
+        DatabaseError: ``read_only`` and the file does not exist, or DuckDB cannot open it.
+    """
+    if os.fspath(path) == MEMORY:
+        return duckdb.connect(MEMORY, read_only=False)
+    resolved = Path(os.fspath(path)).expanduser().absolute()
+    if read_only:
+        if not resolved.exists():
+            raise DatabaseError(f"DuckDB file {resolved} does not exist (opened read-only)")
+    else:
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(resolved), read_only=read_only)
+    except duckdb.Error as exc:
+        if _is_lock_error(exc):
+            raise DatabaseLockedError(
+                f"DuckDB file {resolved} is locked by another process. Close the other process "
+                f"(or its connection) that has the file open and try again. ({exc})"
+            ) from exc
+        raise DatabaseError(f"cannot open DuckDB file {resolved}: {exc}") from exc
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Tell whether a table exists in the connection's current database and schema.
+
+    Args:
+        con: An open connection.
+        name: A logical or database table name of the contract.
+
+    Returns:
+        ``True`` if the table (or a view of that name) exists.
+
+    Raises:
+        UnknownTableError: The name is not part of the schema.
+    """
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = current_schema() "
+        "AND table_name = ?",
+        [db_table_name(name)],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def existing_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str]]:
+    """Return the ``(column name, DuckDB type)`` pairs of an existing table, in column order.
+
+    Args:
+        con: An open connection.
+        name: A logical or database table name of the contract.
+
+    Returns:
+        The pairs with upper-case type names as DuckDB reports them (e.g. ``DECIMAL(18,2)``);
+        an empty list if the table does not exist.
+
+    Raises:
+        UnknownTableError: The name is not part of the schema.
+    """
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = current_schema() "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [db_table_name(name)],
+    ).fetchall()
+    return [(str(col), str(type_).upper()) for col, type_ in rows]
+
+
+def create_tables(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    """Create the given tables from the contract DDL if they do not exist yet.
+
+    Existing tables are left untouched; call :func:`check_schema` to verify them.
+
+    Args:
+        con: An open, writable connection.
+        names: Logical or database table names.
+
+    Raises:
+        UnknownTableError: A name is not part of the schema (nothing is created then).
+    """
+    statements = [duckdb_ddl(name) for name in names]
+    for statement in statements:
+        con.execute(statement)
+
+
+def _table_diff(expected: list[tuple[str, str]], found: list[tuple[str, str]]) -> list[str]:
+    problems: list[str] = []
+    positional = [
+        f"column {i + 1} expected '{e[0]} {e[1]}', found '{f[0]} {f[1]}'"
+        for i, (e, f) in enumerate(zip(expected, found, strict=False))
+        if e != f
+    ]
+    if len(positional) > _MAX_POSITION_DIFFS:
+        extra = len(positional) - _MAX_POSITION_DIFFS
+        positional = [*positional[:_MAX_POSITION_DIFFS], f"… and {extra} more positions differ"]
+    problems.extend(positional)
+    found_names = {n for n, _ in found}
+    expected_names = {n for n, _ in expected}
+    problems.extend(f"missing column '{n}'" for n, _ in expected if n not in found_names)
+    problems.extend(f"unexpected column '{n}'" for n, _ in found if n not in expected_names)
+    return problems
+
+
+def check_schema(con: duckdb.DuckDBPyConnection, names: Iterable[str] | None = None) -> None:
+    """Compare every existing contract table with its contract; raise on any difference.
+
+    Column names, their order and their DuckDB types must match exactly. Tables that do not
+    exist are skipped (they are created on the first write). Nothing is ever changed or dropped.
+
+    Args:
+        con: An open connection.
+        names: Tables to check (logical or database names); ``None`` checks the dimension
+            tables, the 18 fact tables and ``streaming_outbox``.
+
+    Raises:
+        SchemaMismatchError: One or more tables differ; the message holds a per-table diff and
+            the remedy.
+        UnknownTableError: A name is not part of the schema.
+    """
+    db_names = CONTRACT_TABLES if names is None else tuple(db_table_name(n) for n in names)
+    report: list[str] = []
+    bad_dims = False
+    for name in db_names:
+        found = existing_columns(con, name)
+        if not found:
+            continue
+        problems = _table_diff(duckdb_columns(name), found)
+        if problems:
+            report.append(f"{name}: " + "; ".join(problems))
+            bad_dims = bad_dims or name in DIM_TABLES
+    if not report:
+        return
+    remedy = (
+        "Nothing was changed. Drop the fact, outbox and state tables with "
+        "FactDataGenerator.reset_facts() or the CLI's --reset"
+    )
+    if bad_dims:
+        remedy += (
+            "; regenerate the dimension tables with MasterDataGenerator.generate_all(force=True)"
+        )
+    raise SchemaMismatchError(
+        "existing tables differ from the schema contract:\n  "
+        + "\n  ".join(report)
+        + f"\n{remedy}."
+    )
+
+
+def _checked_columns(name: str, data: pa.Table) -> list[str]:
+    contract = [c.name for c in table(name).c]
+    unknown = [c for c in data.column_names if c not in contract]
+    if unknown or len(set(data.column_names)) != len(data.column_names):
+        raise SchemaContractError(
+            f"Arrow batch for {name} has columns not in the contract or repeated: "
+            f"{unknown or data.column_names}; expected a subset of {contract}"
+        )
+    return data.column_names
+
+
+def _insert_from_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table, verb: str) -> int:
+    db_name = db_table_name(name)
+    columns = _checked_columns(db_name, data)
+    if data.num_rows == 0:
+        return 0
+    view = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
+    cols = ", ".join(quote_ident(c) for c in columns)
+    con.register(view, data)
+    try:
+        con.execute(
+            f"{verb} INTO {quote_ident(db_name)} ({cols}) SELECT {cols} FROM {quote_ident(view)}"
+        )
+    finally:
+        con.unregister(view)
+    return data.num_rows
+
+
+def append_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:
+    """Append an Arrow table to a table in one bulk ``INSERT … SELECT``.
+
+    Columns are matched by name, so the batch may list them in any order; columns it omits get
+    their default (NULL or the server default).
+
+    Args:
+        con: An open, writable connection.
+        name: A logical or database table name; the table must exist.
+        data: The rows, with contract column names (snake_case).
+
+    Returns:
+        The number of rows appended.
+
+    Raises:
+        UnknownTableError: The name is not part of the schema.
+        SchemaContractError: The batch has a column the table does not have.
+    """
+    return _insert_from_arrow(con, name, data, "INSERT")
+
+
+def upsert_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:
+    """Insert or replace rows of a generator-state table by its primary key.
+
+    Args:
+        con: An open, writable connection.
+        name: A ``gen_*`` table name; the table must exist (it declares its key in DuckDB).
+        data: The rows; each key may appear at most once in the batch.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        UnknownTableError: ``name`` is not a ``gen_*`` state table (only those carry a key).
+        SchemaContractError: The batch has a column the table does not have.
+    """
+    if name not in STATE_TABLES:
+        raise UnknownTableError(
+            f"upsert needs a generator-state table, got {name!r}; valid names are: "
+            + ", ".join(STATE_TABLES)
+        )
+    return _insert_from_arrow(con, name, data, "INSERT OR REPLACE")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block in one transaction: COMMIT on success, ROLLBACK on any exception.
+
+    Cancellation and interrupts (``BaseException``) roll back too, so a cancelled day leaves
+    nothing behind.
+
+    Args:
+        con: An open connection with no transaction in progress.
+
+    Yields:
+        The same connection.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        # A failed statement may already have aborted the transaction; the original error is
+        # the one worth reporting.
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    try:
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
+def _to_arrow_table(result: duckdb.DuckDBPyConnection) -> pa.Table:
+    # DuckDB ≥ 1.4 returns a RecordBatchReader from .arrow() and deprecates
+    # fetch_arrow_table(); older releases only have the latter.
+    to_table = getattr(result, "to_arrow_table", None)
+    if to_table is not None:
+        return to_table()
+    return result.fetch_arrow_table()
+
+
+def read_table(
+    con: duckdb.DuckDBPyConnection, name: str, columns: Iterable[str] | None = None
+) -> pa.Table:
+    """Read a whole table (or some of its columns) into an Arrow table.
+
+    Args:
+        con: An open connection.
+        name: A logical or database table name.
+        columns: Columns to read, in the order wanted; ``None`` reads all of them.
+
+    Returns:
+        The rows in storage order (no ORDER BY).
+
+    Raises:
+        UnknownTableError: The name is not part of the schema.
+        ValueError: ``columns`` is empty.
+    """
+    db_name = db_table_name(name)
+    wanted = None if columns is None else list(columns)
+    if wanted is not None and not wanted:
+        raise ValueError("columns must name at least one column (or be None for all)")
+    select = "*" if wanted is None else ", ".join(quote_ident(c) for c in wanted)
+    return _to_arrow_table(con.execute(f"SELECT {select} FROM {quote_ident(db_name)}"))
+
+
+__all__ = [
+    "MEMORY",
+    "append_arrow",
+    "check_schema",
+    "create_tables",
+    "existing_columns",
+    "open_duckdb",
+    "read_table",
+    "table_exists",
+    "transaction",
+    "upsert_arrow",
+]

@@ -1,0 +1,131 @@
+"""Containers that carry one simulated day's batches between the pipeline's steps.
+
+All arrays of one container have the same length and are in the container's canonical order.
+Timestamps are int64 wall-time microseconds (see ``utils_mixin``); stores, DCs and products are
+referred to by index (id − 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+
+BEHAVIOURS: tuple[str, ...] = ("QUICK", "GROCERY", "FAMILY", "BULK")
+
+
+@dataclass(frozen=True)
+class DayContext:
+    """Calendar facts of one day, computed once in step 1 of the daily pipeline."""
+
+    day: date
+    day_start_us: int  # wall-time µs of D 00:00
+    closed: bool  # all stores closed (Dec 25)
+    season: float
+    holiday: float
+    dow: float
+    seasonal: float  # season × holiday
+    weather_by_region: np.ndarray  # float64 (5,) weather multiplier per domain.REGIONS index
+    store_hour_mult: np.ndarray  # float64 (n_stores, 24) M(s, D, h) of behaviour.md §2.4
+    open_mask: np.ndarray  # bool (n_stores, 24): open_hour <= h < close_hour, all False if closed
+    available: np.ndarray  # int64 product indices (product_id − 1) with launch_date <= D
+
+
+@dataclass
+class Visits:
+    """Every store visit of the day.
+
+    Order: stores in store_id order; within a store, by visit seq (visit time, then draw index).
+    Visits of store index ``i`` are ``store_offsets[i]:store_offsets[i + 1]``.
+    """
+
+    store_idx: np.ndarray  # int64 (n,)
+    visit_seq: np.ndarray  # int64 (n,) 1-based within the store-day
+    ts_us: np.ndarray  # int64 (n,)
+    hour: np.ndarray  # int64 (n,)
+    customer_id: np.ndarray  # int64 (n,)
+    segment_code: np.ndarray  # int8 (n,) into domain.SHOPPER_SEGMENTS
+    behaviour_code: np.ndarray  # int8 (n,) into BEHAVIOURS
+    promo_code: np.ndarray  # int8 (n,) into domain.PROMO_CODES, −1 = no promotion decided
+    store_offsets: np.ndarray  # int64 (n_stores + 1,)
+    visits_per_hour: np.ndarray  # int64 (n_stores, 24)
+
+    def __len__(self) -> int:
+        return int(self.ts_us.shape[0])
+
+
+@dataclass
+class CandidateLines:
+    """Merged candidate basket lines, before fulfilment.
+
+    Order: visits in :class:`Visits` order, then candidate line order (``line_num`` 1..).
+    """
+
+    visit_index: np.ndarray  # int64 (m,) row in Visits
+    line_num: np.ndarray  # int64 (m,) candidate position, 1-based within the visit
+    product_idx: np.ndarray  # int64 (m,)
+    quantity: np.ndarray  # int64 (m,) requested units, > 0
+
+    def __len__(self) -> int:
+        return int(self.quantity.shape[0])
+
+
+@dataclass
+class InventoryEvents:
+    """Signed inventory requests/arrivals at stores or DCs, in any order.
+
+    ``delta`` > 0 always applies; ``delta`` < 0 requests ``|delta|`` and is filled up to the
+    balance (the min-rule). ``txn_type`` is an index into ``domain.TXN_TYPES_BY_RANK`` (so it is
+    also the tie rank). ``truck_id`` is 0 where NULL.
+    """
+
+    node_idx: np.ndarray  # int64
+    product_idx: np.ndarray  # int64
+    ts_us: np.ndarray  # int64
+    txn_type: np.ndarray  # int8 rank
+    source: pa.Array  # string
+    delta: np.ndarray  # int64, never 0
+    truck_id: np.ndarray = field(default=None)  # int64, 0 = NULL
+
+    def __post_init__(self) -> None:
+        if self.truck_id is None:
+            self.truck_id = np.zeros(self.delta.shape[0], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.delta.shape[0])
+
+    @staticmethod
+    def empty() -> InventoryEvents:
+        z = np.zeros(0, dtype=np.int64)
+        return InventoryEvents(z, z, z, z.astype(np.int8), pa.array([], pa.string()), z, z)
+
+    @staticmethod
+    def concat(parts: list[InventoryEvents]) -> InventoryEvents:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return InventoryEvents.empty()
+        return InventoryEvents(
+            node_idx=np.concatenate([p.node_idx for p in parts]),
+            product_idx=np.concatenate([p.product_idx for p in parts]),
+            ts_us=np.concatenate([p.ts_us for p in parts]),
+            txn_type=np.concatenate([p.txn_type for p in parts]).astype(np.int8),
+            source=pa.concat_arrays([p.source for p in parts]),
+            delta=np.concatenate([p.delta for p in parts]),
+            truck_id=np.concatenate([p.truck_id for p in parts]),
+        )
+
+
+@dataclass
+class ResolvedEvents:
+    """The result of resolving :class:`InventoryEvents` against running balances.
+
+    Arrays are in the input order of the events that were resolved. ``applied`` is the signed
+    quantity that took effect (0 for a request that found no stock); ``balance`` the on-hand after
+    the event; ``previous`` the on-hand before it.
+    """
+
+    applied: np.ndarray  # int64
+    balance: np.ndarray  # int64
+    previous: np.ndarray  # int64

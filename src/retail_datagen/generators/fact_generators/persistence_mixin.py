@@ -1,0 +1,234 @@
+"""Persistence: contract mapping of generator batches and the one-transaction day write.
+
+Generation returns PascalCase Arrow batches; only this mixin renames them to the snake_case
+contract (``db.schema.GENERATOR_NAMES``), casts them to the contract Arrow schema and writes
+them, together with the carried state and the watermark, in one transaction per day.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy
+
+from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.errors import SchemaContractError
+from retail_datagen.generators.fact_generators.utils_mixin import US_PER_HOUR, day_start_us
+
+TRACE_ID = "TraceId"
+# The dims as the engine needs them: tax rates as integer ppm and item names without the brand,
+# computed by the database so no Python touches a row.
+_DIM_QUERIES = {
+    "dim_geographies": "SELECT *, CAST(round(tax_rate * 1000000) AS BIGINT) AS tax_ppm "
+                       "FROM dim_geographies ORDER BY geography_id",
+    "dim_distribution_centers": "SELECT * FROM dim_distribution_centers ORDER BY dc_id",
+    "dim_stores": "SELECT *, CAST(round(tax_rate * 1000000) AS BIGINT) AS tax_ppm "
+                  "FROM dim_stores ORDER BY store_id",
+    "dim_trucks": "SELECT * FROM dim_trucks ORDER BY truck_id",
+    "dim_customers": "SELECT * FROM dim_customers ORDER BY customer_id",
+    "dim_products": "SELECT *, substr(product_name, length(brand) + 2) AS item_name "
+                    "FROM dim_products ORDER BY product_id",
+}
+
+
+@dataclass
+class StateWrites:
+    """The generator-state changes of one day, written in the day's transaction."""
+
+    inventory: pa.Table  # gen_state_inventory rows to upsert
+    initial_inventory: pa.Table | None  # first day only
+    shipments: pa.Table
+    shipment_lines: pa.Table
+    trucks: pa.Table
+    supplier_orders: pa.Table
+    campaigns: pa.Table
+    new_pending_returns: pa.Table
+    first_day: date
+    config_rows: pa.Table | None  # gen_metadata rows written on the first day
+
+
+def map_batch(name: str, batch: pa.Table) -> pa.Table:
+    """Rename a generator batch to the contract columns, in DDL order, with contract types.
+
+    Raises:
+        SchemaContractError: a column is unmapped or a contract column is missing.
+    """
+    logical = schema.logical_fact_name(name)
+    mapping = schema.GENERATOR_NAMES[logical]
+    present = [c for c in batch.column_names if c != TRACE_ID]
+    unknown = [c for c in present if c not in mapping]
+    missing = [g for g in mapping if g not in batch.column_names]
+    if unknown or missing:
+        raise SchemaContractError(
+            f"{logical}: batch columns do not match the contract "
+            f"(unmapped: {unknown}, missing: {missing})")
+    target = schema.arrow_schema(logical)
+    by_db = {mapping[g]: batch.column(g) for g in present}
+    try:
+        return pa.table([by_db[f.name].cast(f.type) for f in target], schema=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaContractError(f"{logical}: cannot cast to the contract: {exc}") from exc
+
+
+def hour_chunks(table: pa.Table, day: date, batch_hours: int) -> list[pa.Table]:
+    """Split rows into chunks of ``batch_hours`` hours of event time (in the day)."""
+    if table.num_rows == 0 or batch_hours >= 24:
+        return [table]
+    ts = table.column("event_ts").cast(pa.int64()).to_numpy()
+    chunk = np.clip((ts - day_start_us(day)) // (US_PER_HOUR * batch_hours), 0, None)
+    return [table.filter(pa.array(chunk == c)) for c in np.unique(chunk).tolist()]
+
+
+class PersistenceMixin:
+    """Contract mapping and transactional writes.
+
+    This mixin defines the following functionality:
+
+    Adds:
+        ``_get_model_for_table``, ``_map_field_names_for_db``, ``_build_outbox_rows_from_df``,
+        ``_write_day``, ``_read_dimension_tables``, ``_read_generator_tables``,
+        ``_read_watermark``, ``_read_metadata``, ``reset_facts``.
+    Reads:
+        ``config.performance.batch_hours``, ``_con`` (the open DuckDB connection),
+        ``_included_tables``, ``_publish_outbox``.
+    Writes:
+        ``_tables_created`` (whether the fact and state tables exist).
+    Streams:
+        none.
+    """
+
+    _db_lock = threading.Lock()
+
+    def _get_model_for_table(self, name: str) -> sqlalchemy.Table:
+        """The SQLAlchemy Core table of a logical or database table name."""
+        return schema.table(name)
+
+    def _map_field_names_for_db(self, name: str, batch: pa.Table) -> pa.Table:
+        return map_batch(name, batch)
+
+    def _build_outbox_rows_from_df(self, name: str, batch: pa.Table) -> pa.Table:
+        from retail_datagen.streaming.outbox import build_outbox_rows
+
+        return build_outbox_rows(name, batch)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read_dimension_tables(self) -> dict[str, pa.Table | None]:
+        con = self._con
+        out: dict[str, pa.Table | None] = {}
+        for name, query in _DIM_QUERIES.items():
+            out[name] = (duckdb_engine._to_arrow_table(con.execute(query))
+                         if duckdb_engine.table_exists(con, name) else None)
+        return out
+
+    def _read_generator_tables(self) -> dict[str, pa.Table]:
+        return {name: duckdb_engine.read_table(self._con, name)
+                for name in schema.STATE_TABLES if duckdb_engine.table_exists(self._con, name)}
+
+    def _read_watermark(self) -> tuple[date, date] | None:
+        if not duckdb_engine.table_exists(self._con, "gen_watermark"):
+            return None
+        row = self._con.execute("SELECT first_day, last_day FROM gen_watermark").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _read_metadata(self) -> dict[str, str]:
+        if not duckdb_engine.table_exists(self._con, "gen_metadata"):
+            return {}
+        return dict(self._con.execute("SELECT key, value FROM gen_metadata").fetchall())
+
+    # -- writing ---------------------------------------------------------------------------
+    def _ensure_tables(self) -> None:
+        if not getattr(self, "_tables_created", False):
+            duckdb_engine.create_tables(
+                self._con, (*schema.FACT_TABLE_DB_NAMES.values(), schema.OUTBOX_TABLE,
+                            *schema.STATE_TABLES))
+            self._tables_created = True
+
+    def _write_day(self, day: date, batches: Mapping[str, pa.Table], state: StateWrites,
+                   outbox: pa.Table | None, cancelled: threading.Event | None = None
+                   ) -> dict[str, int]:
+        """Write one day in one transaction: facts, outbox, state, day log and watermark.
+
+        Returns the rows written per logical table.
+        """
+        con = self._con
+        batch_hours = self.config.performance.batch_hours
+        counts: dict[str, int] = {}
+        self._ensure_tables()
+        with duckdb_engine.transaction(con):
+            for name, batch in batches.items():
+                mapped = self._map_field_names_for_db(name, batch)
+                for chunk in hour_chunks(mapped, day, batch_hours):
+                    duckdb_engine.append_arrow(con, name, chunk)
+                counts[name] = mapped.num_rows
+                self._emit_table_progress(name, 1.0, f"Writing {name} ({mapped.num_rows:,})",
+                                          {name: mapped.num_rows})
+            if outbox is not None and outbox.num_rows:
+                duckdb_engine.append_arrow(con, schema.OUTBOX_TABLE, outbox)
+            self._write_state(day, state)
+            log = pa.table({
+                "day": pa.array([day], pa.date32()),
+                "included_tables": [",".join(sorted(self._included_tables))],
+                "outbox": [outbox is not None],
+                "row_count": pa.array([sum(counts.values())], pa.int64()),
+            })
+            duckdb_engine.upsert_arrow(con, "gen_day_log", log)
+            if cancelled is not None and cancelled.is_set():
+                raise _Cancelled
+        return counts
+
+    def _write_state(self, day: date, state: StateWrites) -> None:
+        con = self._con
+        if state.initial_inventory is not None:
+            for name in ("gen_initial_inventory", "gen_state_inventory"):
+                con.execute(f"DELETE FROM {name}")
+            duckdb_engine.append_arrow(con, "gen_initial_inventory", state.initial_inventory)
+            duckdb_engine.append_arrow(con, "gen_state_inventory", state.inventory)
+        elif state.inventory.num_rows:
+            duckdb_engine.upsert_arrow(con, "gen_state_inventory", state.inventory)
+        for name, table in (("gen_state_shipments", state.shipments),
+                            ("gen_state_shipment_lines", state.shipment_lines),
+                            ("gen_state_trucks", state.trucks),
+                            ("gen_state_supplier_orders", state.supplier_orders),
+                            ("gen_state_campaigns", state.campaigns)):
+            con.execute(f"DELETE FROM {name}")
+            duckdb_engine.append_arrow(con, name, table)
+        con.execute("DELETE FROM gen_state_pending_returns WHERE return_date <= ?", [day])
+        duckdb_engine.append_arrow(con, "gen_state_pending_returns", state.new_pending_returns)
+        if state.config_rows is not None:
+            duckdb_engine.upsert_arrow(con, "gen_metadata", state.config_rows)
+        watermark = pa.table({"id": pa.array([1], pa.int16()),
+                              "first_day": pa.array([state.first_day], pa.date32()),
+                              "last_day": pa.array([day], pa.date32())})
+        duckdb_engine.upsert_arrow(con, "gen_watermark", watermark)
+
+    def reset_facts(self) -> None:
+        """Drop every fact table, the outbox and the ``gen_*`` tables except ``gen_metadata``."""
+        names = (*schema.FACT_TABLE_DB_NAMES.values(), schema.OUTBOX_TABLE,
+                 *(t for t in schema.STATE_TABLES if t != "gen_metadata"))
+        with duckdb_engine.transaction(self._con):
+            for name in names:
+                self._con.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(name)}")
+            if duckdb_engine.table_exists(self._con, "gen_metadata"):
+                self._con.execute("DELETE FROM gen_metadata WHERE key IN "
+                                  "('config_fingerprint', 'config_data')")
+        self._tables_created = False
+        self._state = None
+
+
+class _Cancelled(Exception):
+    """Raised inside the day's transaction when the caller was cancelled before COMMIT."""
+
+
+def count_rows_by_table(batches: Mapping[str, pa.Table]) -> dict[str, Any]:
+    return {name: batch.num_rows for name, batch in batches.items()}
+
+
+def event_dates(table: pa.Table) -> np.ndarray:
+    return pc.unique(pc.cast(table.column("EventTS"), pa.date32())).to_numpy()

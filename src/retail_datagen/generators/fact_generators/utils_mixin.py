@@ -1,0 +1,165 @@
+"""Batch helpers shared by every fact domain: time columns, ids and product filters.
+
+Timestamps travel through generation as ``int64`` microseconds since 1970-01-01 in store wall
+time (no time zone is ever applied) and become ``timestamp("us")`` Arrow columns only when a
+batch is built. Ids are built column-wise with pyarrow compute, never one string per Python call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_datagen.errors import GenerationError
+
+US_PER_SECOND = 1_000_000
+US_PER_MINUTE = 60 * US_PER_SECOND
+US_PER_HOUR = 60 * US_PER_MINUTE
+US_PER_DAY = 24 * US_PER_HOUR
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def day_start_us(day: date) -> int:
+    """Microseconds from 1970-01-01 00:00 to ``day`` 00:00 (wall time)."""
+    return (day.toordinal() - _EPOCH_ORDINAL) * US_PER_DAY
+
+
+def us_to_day_ordinal(ts_us: np.ndarray) -> np.ndarray:
+    """The proleptic ordinal of the day each timestamp falls on."""
+    return np.floor_divide(ts_us, US_PER_DAY) + _EPOCH_ORDINAL
+
+
+def us_to_datetime(ts_us: int) -> datetime:
+    """One timestamp as a naive ``datetime`` (for messages and state, not for batches)."""
+    base = datetime.fromordinal(_EPOCH_ORDINAL + int(ts_us) // US_PER_DAY)
+    return base + timedelta(microseconds=int(ts_us) % US_PER_DAY)
+
+
+def datetime_to_us(value: datetime) -> int:
+    """A naive ``datetime`` as wall-time microseconds."""
+    delta = value - datetime(1970, 1, 1)
+    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+
+
+def ts_array(ts_us: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """An Arrow ``timestamp("us")`` column from int64 microseconds (``mask`` true = NULL)."""
+    return pa.array(np.asarray(ts_us, dtype=np.int64), type=pa.timestamp("us"), mask=mask)
+
+
+def date_array(ordinals: np.ndarray) -> pa.Array:
+    """An Arrow ``date32`` column from proleptic day ordinals."""
+    days = np.asarray(ordinals, dtype=np.int64) - _EPOCH_ORDINAL
+    return pa.array(days.astype(np.int32), type=pa.date32())
+
+
+def zero_pad(values: np.ndarray, width: int, *, what: str = "id") -> pa.Array:
+    """Decimal strings of non-negative integers, left-padded with zeros to ``width``.
+
+    Raises:
+        GenerationError: a value needs more than ``width`` digits (the id format overflows).
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if values.size and int(values.max()) >= 10**width:
+        raise GenerationError(f"{what}: value {int(values.max())} does not fit {width} digits")
+    return pc.utf8_lpad(pc.cast(pa.array(values), pa.string()), width=width, padding="0")
+
+
+def join_strings(parts: Sequence[pa.Array | str], n: int) -> pa.Array:
+    """Concatenate string columns and literals element-wise into ``n`` strings."""
+    arrays = [pa.array(np.full(n, p, dtype=object), pa.string()) if isinstance(p, str) else p
+              for p in parts]
+    return pc.binary_join_element_wise(*arrays, "")
+
+
+def day_tag(day: date) -> str:
+    """``YYYYMMDD`` of a day, as used in every external id."""
+    return day.strftime("%Y%m%d")
+
+
+def dict_strings(codes: np.ndarray, vocabulary: Sequence[str], mask: np.ndarray | None = None
+                 ) -> pa.Array:
+    """A plain string column from integer codes into ``vocabulary`` (``mask`` true = NULL)."""
+    codes = np.asarray(codes)
+    dictionary = pa.array(list(vocabulary), pa.string())
+    indices = pa.array(np.where(mask, 0, codes).astype(np.int32) if mask is not None
+                       else codes.astype(np.int32), mask=mask)
+    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+
+
+def nullable_int(values: np.ndarray, mask: np.ndarray, type_: pa.DataType = pa.int64()
+                 ) -> pa.Array:
+    """An integer column where ``mask`` true is NULL."""
+    return pa.array(np.asarray(values), type=type_, mask=np.asarray(mask, dtype=bool))
+
+
+def group_starts(keys: np.ndarray) -> np.ndarray:
+    """Boolean array: True where a sorted key column starts a new group."""
+    keys = np.asarray(keys)
+    start = np.ones(keys.shape[0], dtype=bool)
+    if keys.shape[0] > 1:
+        start[1:] = keys[1:] != keys[:-1]
+    return start
+
+
+def rank_within_groups(keys: np.ndarray) -> np.ndarray:
+    """0-based position of each row within its run of equal (sorted) keys."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(group_starts(keys))
+    lengths = np.diff(np.append(starts, n))
+    return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+
+
+def day_sequenced_ids(day: date, n: int) -> np.ndarray:
+    """DSIDs ``YYYYMMDD × 10^9 + 1..n`` for ``n`` rows already in DSID order."""
+    if n >= 1_000_000_000:
+        raise GenerationError(f"{day}: {n} rows do not fit a day-sequenced id")
+    return int(day_tag(day)) * 1_000_000_000 + np.arange(1, n + 1, dtype=np.int64)
+
+
+class UtilsMixin:
+    """Helpers used by several domains.
+
+    This mixin defines the following functionality:
+
+    Adds:
+        ``_get_available_products_for_date``, ``_is_food_product``, ``_generate_trace_id``,
+        ``_day_sequenced_ids``. No tables.
+    Reads:
+        ``_master.products``.
+    Writes:
+        nothing on self.
+    Streams:
+        none.
+    """
+
+    def _get_available_products_for_date(self, day: date) -> np.ndarray:
+        """Indices (product_id − 1) of the products launched on or before ``day``, ascending."""
+        return np.flatnonzero(self._master.products.launch_ordinal <= day.toordinal())
+
+    def _is_food_product(self, product_ids: np.ndarray) -> np.ndarray:
+        """True for food or beverages, or refrigerated products (returns are destroyed)."""
+        products = self._master.products
+        idx = np.asarray(product_ids, dtype=np.int64) - 1
+        return products.is_food[idx]
+
+    def _generate_trace_id(self, table: str, key_columns: Sequence[pa.Array]) -> pa.Array:
+        """``"<table>:" + key values joined by ":"`` (timestamps in payload format)."""
+        n = len(key_columns[0]) if key_columns else 0
+        parts: list[pa.Array | str] = [table]
+        for col in key_columns:
+            parts.append(":")
+            if pa.types.is_timestamp(col.type):
+                # Arrow's %S prints the microseconds of a timestamp("us") column.
+                parts.append(pc.strftime(col, format="%Y-%m-%dT%H:%M:%S"))
+            else:
+                parts.append(pc.cast(col, pa.string()))
+        return join_strings(parts, n)
+
+    def _day_sequenced_ids(self, day: date, n: int) -> np.ndarray:
+        return day_sequenced_ids(day, n)

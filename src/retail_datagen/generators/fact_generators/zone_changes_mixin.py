@@ -1,0 +1,128 @@
+"""Customer zone changes derived from BLE pings (behaviour.md §14.3, fact-tables.md §9).
+
+A visit is ``(store_id, date, visit_seq)``. Its pings, ordered by ``(event_ts, ping_id)``, form
+runs of one zone; every ping whose zone differs from the previous ping's is a boundary and
+becomes one row, timed at that first ping in the new zone. No random draws are involved.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_datagen import domain
+
+from .utils_mixin import (
+    US_PER_DAY,
+    day_sequenced_ids,
+    dict_strings,
+    group_starts,
+    rank_within_groups,
+    ts_array,
+)
+
+ZONE_CHANGES_SCHEMA = pa.schema(
+    [
+        ("ZoneChangeId", pa.int64()),
+        ("EventTS", pa.timestamp("us")),
+        ("StoreID", pa.int64()),
+        ("CustomerBLEId", pa.string()),
+        ("CustomerID", pa.int64()),
+        ("VisitSeq", pa.int32()),
+        ("FromZone", pa.string()),
+        ("ToZone", pa.string()),
+    ]
+)
+_BLE_ZONE_VALUES = pa.array(list(domain.BLE_ZONES), pa.string())
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _int_column(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def customer_zone_changes_table(pings: pa.Table) -> pa.Table:
+    """The ``customer_zone_changes`` batch of a ``ble_pings`` batch, rows in DSID order.
+
+    DSID order is (event_ts, store_id, visit_seq, boundary position in the visit); ids are
+    numbered per date of event_ts.
+
+    Args:
+        pings: a ``ble_pings`` batch (columns PingId, EventTS, StoreID, Zone, CustomerBLEId,
+            CustomerID, VisitSeq), in any row order.
+
+    Returns:
+        One row per zone boundary of every visit (k − 1 rows for a visit with k zones).
+    """
+    ts = _int_column(pings, "EventTS")
+    store = _int_column(pings, "StoreID")
+    seq = _int_column(pings, "VisitSeq")
+    ping_id = _int_column(pings, "PingId")
+    zone = pc.index_in(pings.column("Zone").combine_chunks(), value_set=_BLE_ZONE_VALUES)
+    zone = zone.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    day_ord = ts // US_PER_DAY
+
+    order = np.lexsort((ping_id, ts, seq, day_ord, store))
+    s_store, s_day, s_seq, s_zone = store[order], day_ord[order], seq[order], zone[order]
+    new_visit = group_starts(s_store) | group_starts(s_day) | group_starts(s_seq)
+    prev_zone = np.empty_like(s_zone)
+    prev_zone[1:] = s_zone[:-1]
+    boundary = np.flatnonzero(~new_visit & (s_zone != prev_zone))
+
+    visit_id = np.cumsum(new_visit)[boundary]
+    position = rank_within_groups(visit_id) + 1
+    rows = order[boundary]  # the first ping in the new zone
+    prev_rows = order[boundary - 1]  # the last ping in the old zone
+    b_ts, b_store, b_seq = ts[rows], store[rows], seq[rows]
+    dsid_order = np.lexsort((position, b_seq, b_store, b_ts))
+    rows, prev_rows = rows[dsid_order], prev_rows[dsid_order]
+    b_ts, b_store, b_seq = b_ts[dsid_order], b_store[dsid_order], b_seq[dsid_order]
+
+    ids = np.zeros(rows.size, dtype=np.int64)
+    b_day = b_ts // US_PER_DAY
+    for day_ordinal in np.unique(b_day):
+        # One pass per date in the batch (a day's batch has exactly one).
+        sel = np.flatnonzero(b_day == day_ordinal)
+        the_day = date.fromordinal(int(day_ordinal) + _EPOCH_ORDINAL)
+        ids[sel] = day_sequenced_ids(the_day, sel.size)
+
+    take = pa.array(rows, pa.int64())
+    return pa.Table.from_arrays(
+        [
+            pa.array(ids, pa.int64()),
+            ts_array(b_ts),
+            pa.array(b_store, pa.int64()),
+            pings.column("CustomerBLEId").take(take).combine_chunks().cast(pa.string()),
+            pings.column("CustomerID").take(take).combine_chunks().cast(pa.int64()),
+            pa.array(b_seq.astype(np.int32), pa.int32()),
+            dict_strings(zone[prev_rows], domain.BLE_ZONES),
+            dict_strings(zone[rows], domain.BLE_ZONES),
+        ],
+        schema=ZONE_CHANGES_SCHEMA,
+    )
+
+
+class ZoneChangesMixin:
+    """Zone-to-zone movements of store visitors.
+
+    This mixin defines the following functionality:
+
+    Adds:
+        ``_generate_customer_zone_changes`` (table ``customer_zone_changes``).
+    Reads:
+        nothing on self (only the ``ble_pings`` batch it is given).
+    Writes:
+        nothing on self.
+    Streams:
+        none.
+    """
+
+    def _generate_customer_zone_changes(self, pings: pa.Table) -> pa.Table:
+        """Zone changes of the day's visits, from the day's ``ble_pings`` batch."""
+        return customer_zone_changes_table(pings)
+
+
+__all__ = ["ZONE_CHANGES_SCHEMA", "ZoneChangesMixin", "customer_zone_changes_table"]

