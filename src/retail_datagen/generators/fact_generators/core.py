@@ -1,33 +1,569 @@
 """FactDataGenerator: the daily simulation, composed from one mixin per domain.
 
-(Work in progress: the orchestration is being filled in; the attribute map below is the
-contract every mixin reads.)
+``_generate_day`` reads as the ten steps of behaviour.md §15; each step is one call to one mixin
+method, with its inputs and outputs named at the call site. Generation never writes: it returns
+the day's batches and the next state, and ``_write_day`` commits them in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_datagen import calendar
+from retail_datagen.config.models import RetailConfig
+from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.errors import (
+    DateRangeError,
+    GenerationError,
+    StateMismatchError,
+    UnknownTableError,
+)
+from retail_datagen.generators.fact_generators.data_loading_mixin import DataLoadingMixin
+from retail_datagen.generators.fact_generators.day_types import DayContext, InventoryEvents
+from retail_datagen.generators.fact_generators.inventory_mixin import (
+    InventoryMixin,
+    balance_before,
+    resolve_events,
+)
+from retail_datagen.generators.fact_generators.logistics_mixin import LogisticsMixin
+from retail_datagen.generators.fact_generators.marketing_mixin import MarketingMixin
+from retail_datagen.generators.fact_generators.models import FactGenerationSummary
+from retail_datagen.generators.fact_generators.online_orders_mixin import OnlineOrdersMixin
+from retail_datagen.generators.fact_generators.payments_mixin import PaymentsMixin
+from retail_datagen.generators.fact_generators.persistence_mixin import (
+    PersistenceMixin,
+    StateWrites,
+    _Cancelled,
+)
+from retail_datagen.generators.fact_generators.progress import HourlyProgressTracker
+from retail_datagen.generators.fact_generators.progress_reporting_mixin import (
+    ProgressReportingMixin,
+    init_progress_state,
+)
+from retail_datagen.generators.fact_generators.promotions_mixin import PromotionsMixin
+from retail_datagen.generators.fact_generators.receipts_mixin import ReceiptsMixin
+from retail_datagen.generators.fact_generators.returns_mixin import ReturnsMixin
+from retail_datagen.generators.fact_generators.seasonal_mixin import (
+    SeasonalMixin,
+    product_keyword_groups,
+)
+from retail_datagen.generators.fact_generators.sensors_mixin import SensorsMixin
+from retail_datagen.generators.fact_generators.state import (
+    CarriedState,
+    LegLines,
+    Legs,
+    initial_inventory_rows,
+    initial_state,
+    inventory_rows,
+    leg_lines_table,
+    legs_table,
+    state_from_tables,
+    supplier_orders_table,
+    trucks_table,
+)
+from retail_datagen.generators.fact_generators.stockouts_mixin import StockoutsMixin
+from retail_datagen.generators.fact_generators.store_ops_mixin import StoreOpsMixin
+from retail_datagen.generators.fact_generators.utils_mixin import (
+    US_PER_HOUR,
+    UtilsMixin,
+    day_start_us,
+)
+from retail_datagen.generators.fact_generators.zone_changes_mixin import ZoneChangesMixin
+
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
-class FactDataGenerator:
-    """Generates every fact table day by day into DuckDB or a SQLAlchemy database.
+def _as_date(value: date | datetime) -> date:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.date()
+    return value
+
+
+@dataclass
+class DayResult:
+    """What ``_generate_day`` hands to ``_write_day``."""
+
+    batches: dict[str, list[pa.Table]]  # included logical table -> PascalCase parts
+    state: CarriedState
+    state_writes: StateWrites
+    outbox: pa.Table | None
+
+
+@dataclass
+class _Target:
+    """The database the generator writes to."""
+
+    con: duckdb.DuckDBPyConnection
+    owned: bool
+
+
+class FactDataGenerator(
+    DataLoadingMixin,
+    InventoryMixin,
+    LogisticsMixin,
+    MarketingMixin,
+    OnlineOrdersMixin,
+    PaymentsMixin,
+    PersistenceMixin,
+    ProgressReportingMixin,
+    PromotionsMixin,
+    ReceiptsMixin,
+    ReturnsMixin,
+    SeasonalMixin,
+    SensorsMixin,
+    StockoutsMixin,
+    StoreOpsMixin,
+    ZoneChangesMixin,
+    UtilsMixin,
+):
+    """Generates every fact table day by day into DuckDB.
 
     Attributes:
         config: the :class:`~retail_datagen.config.models.RetailConfig` given.
-        _seed: ``config.seed``.
+        _seed: ``config.seed``; every stream is keyed by it.
+        _con: the open DuckDB connection of the target.
         _master: :class:`~.data_loading_mixin.MasterData`, set by ``load_master_data``.
         _pools: :class:`~.data_loading_mixin.StorePools`, set by ``load_master_data``.
-        _keyword_groups: bool (n_products, n_keyword_groups), the holiday keyword matches of
-            every product (``seasonal_mixin.product_keyword_groups``), set at load.
-        _publish_outbox: whether batches need ``TraceId`` (outbox on for this call).
-        _state: :class:`~.state.CarriedState`, the day-carried state mirrored in ``gen_state_*``.
+        _keyword_groups: bool (n_products, n_groups), the holiday keyword matches of every
+            product (``seasonal_mixin.product_keyword_groups``), set at load.
+        _state: :class:`~.state.CarriedState` after the last generated day (None until the
+            first day or after ``reset_facts``); mirrored in the ``gen_state_*`` tables.
+        _included_tables: logical names written (``set_included_tables``).
+        _publish_outbox: whether the current call writes outbox events (and builds TraceId).
+        _tables_created: whether the fact and state tables exist (persistence).
+        progress attributes: created by ``init_progress_state`` (progress_reporting_mixin).
     """
 
-    FACT_TABLES: ClassVar[tuple[str, ...]] = ()
+    FACT_TABLES: ClassVar[tuple[str, ...]] = schema.FACT_TABLES
+    FACT_TABLE_DB_NAMES: ClassVar[dict[str, str]] = dict(schema.FACT_TABLE_DB_NAMES)
+    REORDER_PRIORITY_URGENT_THRESHOLD: ClassVar[float] = 50.0
+    REORDER_PRIORITY_HIGH_THRESHOLD: ClassVar[float] = 25.0
+    MIN_UNLOAD_DURATION_MINUTES: ClassVar[int] = 30
+    BASE_DECLINE_RATE: ClassVar[float] = 0.025
+
+    def __init__(self, config: RetailConfig, session: Any = None) -> None:
+        self.config = config
+        self._seed = config.seed
+        self._target = self._open_target(session)
+        self._con = self._target.con
+        duckdb_engine.check_schema(self._con)
+        self._master = None
+        self._pools = None
+        self._keyword_groups = None
+        self._state: CarriedState | None = None
+        self._state_last_day: date | None = None
+        self._included_tables: set[str] = set(self.FACT_TABLES)
+        self._publish_outbox = False
+        self._tables_created = False
+        init_progress_state(self)
+
+    def _open_target(self, session: Any) -> _Target:
+        """A DuckDB connection is used as given; None or a path opens that DuckDB file."""
+        if isinstance(session, duckdb.DuckDBPyConnection):
+            return _Target(session, owned=False)
+        path = self.config.paths.duckdb if session is None else session
+        return _Target(duckdb_engine.open_duckdb(path), owned=True)
+
+    def close(self) -> None:
+        """Close the database connection if this generator opened it."""
+        if self._target.owned and self._con is not None:
+            self._con.close()
+            self._con = None
+
+    # -- public API --------------------------------------------------------------------
+    def set_included_tables(self, tables: Iterable[str] | None) -> None:
+        """Write only these fact tables (logical or DB names); None or empty means all."""
+        if not tables:
+            self._included_tables = set(self.FACT_TABLES)
+            return
+        chosen = set()
+        for name in tables:
+            try:
+                chosen.add(schema.logical_fact_name(name))
+            except UnknownTableError as exc:
+                raise UnknownTableError(
+                    f"unknown fact table {name!r}; valid names are: "
+                    + ", ".join(self.FACT_TABLES)) from exc
+        self._included_tables = chosen
+
+    def get_generation_summary(self, summary: FactGenerationSummary) -> dict[str, Any]:
+        """A JSON-friendly summary of a generation call (api.md §4.3)."""
+        start, end = summary.date_range
+        master = self._master
+        vol = self.config.volume
+        days = (end.date() - start.date()).days + 1
+        return {
+            "date_range": {"start": start.isoformat(), "end": end.isoformat(), "days": days},
+            "facts_generated": dict(summary.facts_generated),
+            "total_records": summary.total_records,
+            "partitions_created": summary.partitions_created,
+            "generation_time_seconds": summary.generation_time_seconds,
+            "records_per_second": (summary.total_records / summary.generation_time_seconds
+                                   if summary.generation_time_seconds else 0.0),
+            "validation_results": summary.validation_results,
+            "config": {
+                "seed": self._seed,
+                "stores": len(master.stores.store_id) if master else vol.stores,
+                "customers": len(master.customers.customer_id) if master else
+                vol.total_customers,
+                "products": len(master.products.product_id) if master else vol.total_products,
+                "customers_per_day": vol.customers_per_day,
+                "items_per_ticket_mean": vol.items_per_ticket_mean,
+            },
+        }
+
+    def load_master_data(self) -> None:  # noqa: D102 - documented in DataLoadingMixin
+        super().load_master_data()
+        self._keyword_groups = product_keyword_groups(self._master.products)
+
+    async def generate_historical_data(
+        self, start_date: date | datetime, end_date: date | datetime, *,
+        publish_to_outbox: bool = False, validate: bool = True,
+    ) -> FactGenerationSummary:
+        """Generate and write every day of ``start_date..end_date`` (inclusive).
+
+        Each day is one transaction; a later call continues the series. See api.md §4.4.
+
+        Raises:
+            DateRangeError: ``end < start`` or a range not contiguous with the watermark.
+            StateMismatchError: master data or state belong to another configuration.
+            MasterDataMissingError: the dimension tables are missing.
+            GenerationError: a day failed (it was rolled back; earlier days remain).
+        """
+        started = time.monotonic()
+        start, end = _as_date(start_date), _as_date(end_date)
+        if end < start:
+            raise DateRangeError(f"end date {end} is before start date {start}")
+        self._reset_progress_reporting()
+        self._send_throttled_progress_update(0, "Preparing historical data generation",
+                                             force=True, progress=0.0)
+        if self._master is None:
+            self.load_master_data()
+        days, skipped, state = self._plan_range(start, end)
+        self._publish_outbox = publish_to_outbox
+        counts = {name: 0 for name in self.FACT_TABLES}
+        partitions: set[tuple[str, date]] = set()
+        outbox_events = 0
+        tracker = HourlyProgressTracker(sorted(self._included_tables))
+        for number, day in enumerate(days, start=1):
+            self._send_throttled_progress_update(
+                number, f"Generating {day} (day {number}/{len(days)})",
+                progress=(number - 1) / len(days), table_counts=dict(counts))
+            state, written, events = await self._run_day(day, state)
+            outbox_events += events
+            for name, rows in written.items():
+                counts[name] += rows
+                if rows:
+                    partitions.add((name, day))
+            for table in self._included_tables:
+                for hour in range(24):
+                    tracker.update_hourly_progress(table, number, hour, len(days))
+            hourly = tracker.get_current_progress()
+            self._send_throttled_progress_update(
+                number,
+                f"Generated {day} (day {number}/{len(days)}) "
+                f"({len(self._included_tables)}/{len(self._included_tables)} tables complete)",
+                force=number == len(days), progress=number / len(days),
+                table_counts=dict(counts), hourly_progress=hourly["per_table_progress"],
+                current_hour=23, total_hours_completed=number * 24)
+        self._state = state
+        validation: dict[str, Any] = {"skipped": True}
+        if validate and days:
+            from retail_datagen.validation.invariants import run_invariants
+
+            validation = run_invariants(self._con, start, end).to_dict()
+        self._send_throttled_progress_update(len(days), "Historical generation complete",
+                                             force=True, progress=1.0)
+        total = sum(counts.values())
+        return FactGenerationSummary(
+            date_range=(datetime.combine(start, datetime.min.time()),
+                        datetime.combine(end, datetime.min.time())),
+            facts_generated=counts,
+            total_records=total,
+            validation_results=validation,
+            generation_time_seconds=time.monotonic() - started,
+            partitions_created=len(partitions),
+            days_generated=len(days),
+            days_skipped=skipped,
+            outbox_events=outbox_events,
+        )
+
+    # -- range planning and the per-day loop ----------------------------------------------
+    def _plan_range(self, start: date, end: date) -> tuple[list[date], int, CarriedState | None]:
+        meta = self._read_metadata()
+        fingerprint = self.config.fingerprint()
+        if meta.get("master_generated_for") != fingerprint:
+            raise StateMismatchError(
+                "master data was generated for another configuration or data files; "
+                "regenerate it with 'retail-datagen master --force'")
+        watermark = self._read_watermark()
+        if watermark is None:
+            return [start + timedelta(days=i) for i in range((end - start).days + 1)], 0, None
+        first_day, last_day = watermark
+        if meta.get("config_fingerprint") != fingerprint:
+            raise StateMismatchError(
+                "the facts in this database were generated with another configuration; "
+                "use reset_facts() (CLI: --reset) or the original config")
+        if meta.get("schema_version") != schema.SCHEMA_VERSION:
+            raise StateMismatchError(
+                f"schema version {meta.get('schema_version')!r} differs from "
+                f"{schema.SCHEMA_VERSION!r}; use reset_facts() (CLI: --reset)")
+        next_day = last_day + timedelta(days=1)
+        if start < first_day or (end > last_day and start > next_day):
+            raise DateRangeError(
+                f"range {start}..{end} is not contiguous with the generated range "
+                f"{first_day}..{last_day}; next day is {next_day}")
+        skipped = (min(end, last_day) - start).days + 1 if start <= last_day else 0
+        begin = max(start, next_day)
+        days = [begin + timedelta(days=i) for i in range((end - begin).days + 1)]
+        state = self._state if self._state_last_day == last_day else None
+        if days and state is None:
+            state = self._load_state(first_day)
+        return days, max(skipped, 0), state
+
+    def _load_state(self, first_day: date) -> CarriedState:
+        master = self._master
+        return state_from_tables(first_day, self._read_generator_tables(),
+                                 len(master.stores.store_id), len(master.dcs.dc_id),
+                                 len(master.products.product_id), master.trucks.truck_id)
+
+    async def _run_day(self, day: date, state: CarriedState | None
+                       ) -> tuple[CarriedState, dict[str, int], int]:
+        result = await asyncio.to_thread(self._generate_day, day, state)
+        cancelled = threading.Event()
+        write = asyncio.ensure_future(asyncio.to_thread(
+            self._write_day, day, result.batches, result.state_writes, result.outbox,
+            cancelled))
+        try:
+            written = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            cancelled.set()
+            with contextlib.suppress(_Cancelled):
+                await write
+            raise
+        except Exception as exc:
+            raise GenerationError(f"generating {day} failed: {exc}", day=day) from exc
+        self._state_last_day = day
+        events = result.outbox.num_rows if result.outbox is not None else 0
+        return result.state, written, events
+
+    def _generate_day(self, day: date, carried: CarriedState | None) -> DayResult:
+        """One simulated day, step by step as in behaviour.md §15. Writes nothing."""
+        master = self._master
+        # 1. Calendar factors.
+        ctx = self._day_context(day)
+        first_day = carried is None
+        state = self._initial_state(day) if first_day else carried.copy()
+        store_start = state.store_on_hand.copy()
+        transit_start = state.store_in_transit.copy()
+        dc_start = state.dc_on_hand.copy()
+        order_start = state.dc_on_order.copy()
+
+        # 2. Carry-in: legs completing today, supplier arrivals, returns due, campaigns.
+        inbound, inbound_lines = self._process_truck_deliveries(ctx, state.legs,
+                                                                state.leg_lines)
+        supplier_in, state.supplier_orders, arrived = self._supplier_arrivals(
+            ctx, state.supplier_orders)
+        state.dc_on_order -= arrived
+        pending = state.pending_returns
+        due_mask = pc_equal_date(pending.column("return_date"), day)
+        due = pending.filter(due_mask)
+
+        # 3. Marketing.
+        marketing, state.campaigns = self._generate_marketing_activity(ctx, state.campaigns)
+
+        # 4. Per store: visits, customers, candidate baskets, promotion decisions, returns
+        #    and cycle counts.
+        visits = self._generate_store_hour_activity(ctx)
+        candidates = self._build_candidate_baskets(ctx, visits)
+        self._decide_promotions(ctx, visits, candidates)
+        sale_requests = self._sale_requests(ctx, visits, candidates)
+        returns = self._generate_returns(ctx, due)
+        adjustments = self._generate_store_adjustments(ctx)
+
+        # 5. Online candidate orders.
+        online = self._generate_online_orders(ctx)
+
+        # 6. Store streams for the whole day; the reorder check sees the 23:00 balances.
+        store_events = InventoryEvents.concat(
+            [sale_requests, online.store_events, returns.store_events, inbound, adjustments])
+        store_order, store_resolved = self._resolve_inventory(store_events,
+                                                              state.store_on_hand)
+        at_2300 = ctx.day_start_us + 23 * US_PER_HOUR
+        on_hand_2300 = balance_before(store_events, store_order, store_resolved, store_start,
+                                      at_2300)
+        transit_2300 = transit_start.copy()
+        early = inbound.ts_us < at_2300
+        np.subtract.at(transit_2300, (inbound.node_idx[early], inbound.product_idx[early]),
+                       inbound.delta[early])
+
+        # 7. DC streams up to 23:00, allocation, legs and trucks, the rest of the DC day, then
+        #    supplier orders from the end-of-day balances.
+        dc_requests = InventoryEvents.concat([supplier_in, online.dc_events])
+        dc_2300 = dc_start.copy()
+        before_alloc = (dc_requests.ts_us < at_2300) | (
+            (dc_requests.ts_us == at_2300) & (dc_requests.txn_type < OUTBOUND_RANK))
+        resolve_events(_take_events(dc_requests, np.flatnonzero(before_alloc)), dc_2300)
+        reorders, outbound, new_legs, new_lines = self._generate_truck_movements(
+            ctx, on_hand_2300, transit_2300, state.store_rp, dc_2300, state.truck_available)
+        dc_events = InventoryEvents.concat([dc_requests, outbound])
+        _, dc_resolved = self._resolve_inventory(dc_events, state.dc_on_hand)
+        new_orders = self._generate_supplier_orders(ctx, state.dc_on_hand, state.dc_on_order,
+                                                    state.dc_rp)
+        np.add.at(state.dc_on_order, (new_orders.dc_id - 1, new_orders.product_id - 1),
+                  new_orders.quantity)
+        state.supplier_orders = type(state.supplier_orders).concat(state.supplier_orders,
+                                                                   new_orders)
+
+        # 8. Finalise receipts and online orders; schedule returns.
+        n_sales, n_online = len(sale_requests), len(online.store_events)
+        sale_lines = self._finalize_sale_lines(ctx, visits, candidates,
+                                               -store_resolved.applied[:n_sales])
+        discount, promo_idx, promotions, promo_lines = self._apply_promotions(ctx, visits,
+                                                                              sale_lines)
+        money = self._sale_money(ctx, sale_lines, discount)
+        payments, tenders = self._generate_payments(ctx, money)
+        receipts, receipt_lines = self._create_receipt(ctx, sale_lines, money, promo_idx,
+                                                       tenders)
+        new_pending = self._schedule_returns(ctx, receipts, receipt_lines)
+        online_filled_store = -store_resolved.applied[n_sales:n_sales + n_online]
+        n_supplier = len(supplier_in)
+        online_filled_dc = -dc_resolved.applied[n_supplier:n_supplier + len(online.dc_events)]
+        headers, online_lines, online_payments = self._finalize_online_orders(
+            ctx, online, online_filled_store, online_filled_dc)
+
+        # 9. Sensors, zone changes, store ops; truck rows that fall on the day.
+        legs = Legs.concat(state.legs, new_legs)
+        leg_lines = LegLines.concat(state.leg_lines, new_lines)
+        truck_moves, truck_inventory = self._process_truck_lifecycle(ctx, legs, leg_lines)
+        wanted = self._included_tables
+        sensors = bool(wanted & {"ble_pings", "customer_zone_changes"})
+        pings = self._generate_ble_pings(ctx, visits) if sensors else None
+        parts: dict[str, list[pa.Table]] = {
+            "dc_inventory_txn": [self._generate_dc_inventory_transactions(ctx, dc_events,
+                                                                          dc_resolved)],
+            "truck_moves": [truck_moves],
+            "truck_inventory": [truck_inventory],
+            "store_inventory_txn": [self._store_inventory_transactions(ctx, store_events,
+                                                                       store_resolved)],
+            "receipts": [receipts, returns.receipts],
+            "receipt_lines": [receipt_lines, returns.receipt_lines],
+            "marketing": [marketing],
+            "online_orders": [headers],
+            "online_order_lines": [online_lines],
+            "fact_payments": [payments, online_payments, returns.payments],
+            "stockouts": [self._detect_stockouts(day, (store_events, store_resolved),
+                                                 (dc_events, dc_resolved))],
+            "promotions": [promotions],
+            "promo_lines": [promo_lines],
+            "reorders": [reorders],
+        }
+        if "foot_traffic" in wanted:
+            parts["foot_traffic"] = [self._generate_foot_traffic(ctx, visits)]
+        if "store_ops" in wanted:
+            parts["store_ops"] = [self._generate_store_ops(ctx)]
+        if sensors:
+            parts["ble_pings"] = [pings]
+            parts["customer_zone_changes"] = [self._generate_customer_zone_changes(pings)]
+
+        # 10. Carry the state forward, then the batches, outbox and state rows to write.
+        completed = inbound_lines
+        np.subtract.at(state.store_in_transit,
+                       (inbound.node_idx, inbound.product_idx), inbound.delta)
+        del completed
+        np.add.at(state.store_in_transit,
+                  (new_legs.store_id[np.searchsorted(new_legs.shipment_id,
+                                                     new_lines.shipment_id)] - 1,
+                   new_lines.product_id - 1), new_lines.quantity)
+        next_day = ctx.day_start_us + 24 * US_PER_HOUR
+        open_legs = np.flatnonzero(legs.times[:, 5] >= next_day)
+        state.legs = legs.take(open_legs)
+        keep_lines = np.isin(leg_lines.shipment_id, state.legs.shipment_id)
+        state.leg_lines = leg_lines.take(np.flatnonzero(keep_lines))
+        state.pending_returns = _merge_pending(pending.filter(pc_after_date(
+            pending.column("return_date"), day)), new_pending)
+        batches = {name: tables for name, tables in parts.items() if name in wanted}
+        if self._publish_outbox:
+            batches = {name: [self._with_trace_ids(name, t) for t in tables]
+                       for name, tables in batches.items()}
+        outbox = self._build_day_outbox(day, batches) if self._publish_outbox else None
+        writes = StateWrites(
+            inventory=inventory_rows(
+                state, master.stores.store_id, master.dcs.dc_id,
+                None if first_day else (state.store_on_hand != store_start)
+                | (state.store_in_transit != transit_start),
+                None if first_day else (state.dc_on_hand != dc_start)
+                | (state.dc_on_order != order_start)),
+            initial_inventory=initial_inventory_rows(
+                _opening(state, store_start, dc_start), master.stores.store_id,
+                master.dcs.dc_id) if first_day else None,
+            shipments=legs_table(state.legs),
+            shipment_lines=leg_lines_table(state.leg_lines),
+            trucks=trucks_table(master.trucks.truck_id, state.truck_available,
+                                master.trucks.type_code != 2),
+            supplier_orders=supplier_orders_table(state.supplier_orders),
+            campaigns=state.campaigns,
+            new_pending_returns=new_pending,
+            first_day=state.first_day,
+            config_rows=config_metadata_rows(self.config) if first_day else None,
+        )
+        return DayResult(batches, state, writes, outbox)
+
+    def _initial_state(self, day: date) -> CarriedState:
+        store_on_hand, store_rp, dc_on_hand, dc_rp = self._initial_inventory_state(day)
+        return initial_state(day, store_on_hand, store_rp, dc_on_hand, dc_rp,
+                             len(self._master.trucks.truck_id))
+
+    def _with_trace_ids(self, name: str, batch: pa.Table) -> pa.Table:
+        inverse = {db: gen for gen, db in schema.GENERATOR_NAMES[name].items()}
+        keys = [batch.column(inverse[col]).combine_chunks()
+                for col in schema.primary_key(name)]
+        return batch.append_column(TRACE_ID, self._generate_trace_id(name, keys))
+
+    def _build_day_outbox(self, day: date, batches: dict[str, list[pa.Table]]) -> pa.Table:
+        from retail_datagen.streaming.outbox import assign_outbox_ids
+
+        rows = [self._build_outbox_rows_from_df(name, t)
+                for name in self.FACT_TABLES if name in batches for t in batches[name]]
+        return assign_outbox_ids(day, rows)
+
+    def _day_context(self, day: date) -> DayContext:
+        """Step 1: the calendar factors of ``day`` for every store and hour."""
+        stores = self._master.stores
+        closed = calendar.is_store_closed(day)
+        weather = calendar.WEATHER_MULT[calendar.draw_weather(self._seed, day)]
+        promo = calendar.draw_promo_events(self._seed, day, stores.store_id)
+        mult = calendar.store_hour_multiplier(day, weather[stores.region_code], promo)
+        hours = np.arange(24)
+        open_mask = (hours[None, :] >= stores.open_hour[:, None]) & (
+            hours[None, :] < stores.close_hour[:, None])
+        if closed:
+            open_mask[:] = False
+        season = calendar.season_multiplier(day)
+        holiday = calendar.holiday_multiplier(day)
+        return DayContext(
+            day=day, day_start_us=day_start_us(day), closed=closed, season=season,
+            holiday=holiday, dow=calendar.dow_multiplier(day), seasonal=season * holiday,
+            weather_by_region=weather, store_hour_mult=mult, open_mask=open_mask,
+            available=self._get_available_products_for_date(day),
+        )
 
     def _for_each_store(self, fn: Callable[[int], T]) -> list[T]:
         """``fn(store_index)`` for every store, on ``max_workers`` threads, in store order.
@@ -42,5 +578,44 @@ class FactDataGenerator:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(fn, range(n)))
 
-    def _placeholder(self) -> Any:  # pragma: no cover - removed when the engine lands
-        return None
+
+OUTBOUND_RANK = 5
+TRACE_ID = "TraceId"
+
+
+def pc_equal_date(column: pa.ChunkedArray, day: date) -> pa.ChunkedArray:
+    return pc.equal(column, pa.scalar(day, pa.date32()))
+
+
+def pc_after_date(column: pa.ChunkedArray, day: date) -> pa.ChunkedArray:
+    return pc.greater(column, pa.scalar(day, pa.date32()))
+
+
+def _take_events(events: InventoryEvents, idx: np.ndarray) -> InventoryEvents:
+    return InventoryEvents(events.node_idx[idx], events.product_idx[idx], events.ts_us[idx],
+                           events.txn_type[idx], events.source.take(pa.array(idx, pa.int64())),
+                           events.delta[idx], events.truck_id[idx])
+
+
+def _merge_pending(kept: pa.Table, new: pa.Table) -> pa.Table:
+    target = schema.arrow_schema("gen_state_pending_returns")
+    merged = pa.concat_tables([kept.cast(target), new.cast(target)])
+    return merged.sort_by([("return_date", "ascending"), ("receipt_id_ext", "ascending"),
+                           ("line_num", "ascending")])
+
+
+def _opening(state: CarriedState, store_start: np.ndarray, dc_start: np.ndarray
+             ) -> CarriedState:
+    """The state's opening balances (for ``gen_initial_inventory`` on the first day)."""
+    from dataclasses import replace
+
+    return replace(state, store_on_hand=store_start, dc_on_hand=dc_start)
+
+
+def config_metadata_rows(config: RetailConfig) -> pa.Table:
+    """The ``gen_metadata`` rows written on the first fact day."""
+    return pa.table({"key": ["config_fingerprint", "config_data"],
+                     "value": [config.fingerprint(), config.config_data()]})
+
+
+__all__ = ["FactDataGenerator", "config_metadata_rows"]

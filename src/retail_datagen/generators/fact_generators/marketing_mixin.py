@@ -35,10 +35,10 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 CAMPAIGNS_SCHEMA = pa.schema(
     [
-        ("campaign_id", pa.string()),
-        ("campaign_type", pa.string()),
-        ("start_date", pa.date32()),
-        ("end_date", pa.date32()),
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("campaign_type", pa.string(), nullable=False),
+        pa.field("start_date", pa.date32(), nullable=False),
+        pa.field("end_date", pa.date32(), nullable=False),
     ]
 )
 
@@ -249,7 +249,7 @@ def marketing_impressions_table(
     cell = np.repeat(np.arange(per_cell.size, dtype=np.int64), per_cell)
     camp = cell // _MAX_CHANNELS
     pos = cell % _MAX_CHANNELS
-    channel = CAMPAIGN_CHANNEL_CODES[type_codes[camp], pos] if camp.size else camp
+    channel = CAMPAIGN_CHANNEL_CODES[type_codes[camp], pos]
     n = int(cell.size)
     total_customers = len(ad_ids)
 
@@ -326,7 +326,8 @@ class MarketingMixin:
             campaigns: ``gen_state_campaigns`` rows active at the start of the day (None: none).
 
         Returns:
-            ``(marketing batch, campaigns with end_date ≥ D + 1)``.
+            ``(marketing batch, campaigns with end_date ≥ D + 1)``; the state is sorted by
+            campaign_id and has the input's schema (:data:`CAMPAIGNS_SCHEMA` when None).
         """
         day = ctx.day
         active = start_marketing_campaign(
@@ -344,7 +345,10 @@ class MarketingMixin:
             device_mult,
             stream(self._seed, "marketing.impressions", day, 0),
         )
-        return impressions, campaigns_after_day(day, active)
+        state = campaigns_after_day(day, active)
+        if campaigns is not None:
+            state = state.cast(campaigns.select(CAMPAIGNS_SCHEMA.names).schema)
+        return impressions, state
 
 
 __all__ = [

@@ -3,7 +3,7 @@
 An online day runs in two halves around inventory resolution (behaviour.md §11, §15 steps 5
 and 8). :func:`generate_online_candidates` draws every candidate order and line from the
 ``online.orders`` stream and emits one SALE request per non-cancelled line at the order's node.
-Once the lead has applied the min-rule, :func:`finalize_online_orders` keeps the filled
+Once the daily driver has applied the min-rule, :func:`finalize_online_orders` keeps the filled
 quantities, prices the lines and builds the header, line and payment batches.
 
 Orders are referred to by their *draw index* (position in the stream); the order id seq follows
@@ -124,15 +124,20 @@ def _merge_duplicate_lines(order: np.ndarray, product: np.ndarray, qty: np.ndarr
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     key = order * n_products + product
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    summed = np.zeros(first.size, dtype=np.int64)
-    np.add.at(summed, inverse.reshape(-1), qty)
+    # Quantities are small integers, so the float64 bincount is exact.
+    summed = np.bincount(inverse.reshape(-1), weights=qty, minlength=first.size).astype(np.int64)
     keep = np.argsort(first, kind="stable")
     return first[keep].astype(np.int64), summed[keep]
 
 
-def _sale_events(mask: np.ndarray, node_idx: np.ndarray, cand_lines: tuple, order_id: pa.Array,
+def _sale_events(mask: np.ndarray, node_idx: np.ndarray, line_order: np.ndarray,
+                 product_idx: np.ndarray, qty: np.ndarray, order_id: pa.Array,
                  created_us: np.ndarray) -> tuple[InventoryEvents, np.ndarray]:
-    line_order, product_idx, qty = cand_lines
+    """SALE requests (−qty at the created time, source = order id) of the masked lines.
+
+    Returns:
+        ``(events, lines)``: the events and, per event, its line index.
+    """
     lines = np.flatnonzero(mask).astype(np.int64)
     orders = line_order[lines]
     events = InventoryEvents(
@@ -201,10 +206,10 @@ def generate_online_candidates(
     qty = categorical(rng, QTY_P, m).astype(np.int64) + 1
     promo_hit = rng.random(m) < promo_rate[drawn_order]
     promo_code = categorical(rng, PROMO_P, m).astype(np.int8)
-    if avail.size == 0:
-        drawn_order = drawn_order[:0]
-    first, merged_qty = _merge_duplicate_lines(
-        drawn_order, product, qty[: drawn_order.size], int(popularity.shape[0]))
+    # With no available product, no line exists (the order is not written).
+    real = m if avail.size else 0
+    first, merged_qty = _merge_duplicate_lines(drawn_order[:real], product[:real], qty[:real],
+                                               int(popularity.shape[0]))
     line_order = drawn_order[first]
     line_product = product[first]
     line_promo = np.where(promo_hit[first], promo_code[first], -1).astype(np.int8)
@@ -233,12 +238,12 @@ def generate_online_candidates(
     delivered_bopis = created + _seconds_us(pickup_h * 3600.0)
     is_bopis = mode == BOPIS
 
-    lines = (line_order, line_product, merged_qty)
     live = ~cancelled[line_order]
     to_dc = is_dc[line_order]
-    store_events, store_event_line = _sale_events(live & ~to_dc, store_id - 1, lines, order_id,
-                                                  created)
-    dc_events, dc_event_line = _sale_events(live & to_dc, dc_id - 1, lines, order_id, created)
+    store_events, store_event_line = _sale_events(
+        live & ~to_dc, store_id - 1, line_order, line_product, merged_qty, order_id, created)
+    dc_events, dc_event_line = _sale_events(
+        live & to_dc, dc_id - 1, line_order, line_product, merged_qty, order_id, created)
     return OnlineCandidates(
         day=day,
         order_id=order_id,
@@ -387,7 +392,7 @@ def finalize_online_orders(
         paid[by_seq],
     )
     method = np.empty(n, dtype=np.int64)
-    method[by_seq] = np.where(paid[by_seq], approved, _first_attempt_method(pay_draws))
+    method[by_seq] = np.where(paid[by_seq], approved, pay_draws.method1)
 
     status = cand.cancelled[written].astype(np.int64)
     w_mode = cand.mode_code[written]
@@ -412,11 +417,6 @@ def finalize_online_orders(
     headers_cols["CancelledTS"] = ts_array(cand.cancelled_us[written], mask=~w_cancelled)
     headers_cols["CompletedTS"] = ts_array(cand.delivered_us[written], mask=w_cancelled)
     return pa.table(headers_cols), lines, payments
-
-
-def _first_attempt_method(draws: PaymentDraws) -> np.ndarray:
-    """The first attempt's method per parent, as codes into ``domain.PAYMENT_METHODS``."""
-    raise NotImplementedError
 
 
 class OnlineOrdersMixin:

@@ -150,7 +150,7 @@ class PersistenceMixin:
                             *schema.STATE_TABLES))
             self._tables_created = True
 
-    def _write_day(self, day: date, batches: Mapping[str, pa.Table], state: StateWrites,
+    def _write_day(self, day: date, batches: Mapping[str, list[pa.Table]], state: StateWrites,
                    outbox: pa.Table | None, cancelled: threading.Event | None = None
                    ) -> dict[str, int]:
         """Write one day in one transaction: facts, outbox, state, day log and watermark.
@@ -162,8 +162,9 @@ class PersistenceMixin:
         counts: dict[str, int] = {}
         self._ensure_tables()
         with duckdb_engine.transaction(con):
-            for name, batch in batches.items():
-                mapped = self._map_field_names_for_db(name, batch)
+            for name, parts in batches.items():
+                mapped = pa.concat_tables([self._map_field_names_for_db(name, part)
+                                           for part in parts])
                 for chunk in hour_chunks(mapped, day, batch_hours):
                     duckdb_engine.append_arrow(con, name, chunk)
                 counts[name] = mapped.num_rows

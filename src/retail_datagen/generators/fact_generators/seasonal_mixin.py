@@ -197,7 +197,7 @@ class SeasonalMixin:
         ``_apply_holiday_overlay_to_basket``. No tables.
     Reads:
         ``_seed``, ``_master.products``, ``_keyword_groups`` (set at load from
-        :func:`product_keyword_groups`).
+        :func:`product_keyword_groups`), ``_get_available_products_for_date`` (utils).
     Writes:
         nothing on self.
     Streams:

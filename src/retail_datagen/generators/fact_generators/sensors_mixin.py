@@ -202,15 +202,19 @@ BLE_PINGS_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class BlePingDraw:
-    """One store's pings, in (visit, zone position, ping index) order; all arrays int64 (m,).
+    """One store's visits and their pings.
 
-    ``customer_id`` is 0 for an anonymous visit. ``zone_pos`` is 0-based.
+    Visit arrays (n,) are in visit seq order: ``visit_seq`` and ``customer_id`` (0 for an
+    anonymous visit). Ping arrays (m,) are in (visit, zone position, ping index) order:
+    ``visit`` (row in the visit arrays), ``ts_us``, ``zone_code`` (into ``domain.BLE_ZONES``),
+    ``zone_pos`` (0-based), ``ping_index`` (0-based) and ``rssi``. All int64.
     """
 
     store_id: int
-    ts_us: np.ndarray
     visit_seq: np.ndarray
     customer_id: np.ndarray
+    visit: np.ndarray
+    ts_us: np.ndarray
     zone_code: np.ndarray
     zone_pos: np.ndarray
     ping_index: np.ndarray
@@ -299,9 +303,10 @@ def draw_ble_pings(
     ts = lo + (u * (hi - lo)).astype(np.int64)
     return BlePingDraw(
         store_id=int(store_id),
+        visit_seq=np.asarray(visit_seq, dtype=np.int64),
+        customer_id=np.where(known, np.asarray(customer_id, dtype=np.int64), 0),
+        visit=visit,
         ts_us=ts,
-        visit_seq=np.asarray(visit_seq, dtype=np.int64)[visit],
-        customer_id=np.where(known, np.asarray(customer_id, dtype=np.int64), 0)[visit],
         zone_code=zones.reshape(-1)[cell],
         zone_pos=pos,
         ping_index=ping_index,
@@ -309,49 +314,73 @@ def draw_ble_pings(
     )
 
 
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array) -> pa.Table:
     """The ``ble_pings`` batch with its DSIDs, rows in PingId order.
 
     DSID order is (event_ts, store_id, visit_seq, zone position, ping index). A known visit
     carries its customer's ``ble_id`` and CustomerID; an anonymous visit gets
-    ``ANON-<store_id(5)>-<YYYYMMDD>-<visit seq(6)>`` and a NULL CustomerID.
+    ``ANON-<store_id(5)>-<YYYYMMDD>-<visit seq(6)>`` and a NULL CustomerID. Strings are built
+    once per visit (and once per store-zone for BeaconId) and then taken per ping.
 
     Args:
         day: the simulated day.
         draws: per-store results of :func:`draw_ble_pings`, in store_id order.
         ble_ids: string array of ``dim_customers.ble_id``, indexed by customer_id − 1.
     """
-    def cat(name: str) -> np.ndarray:
-        parts = [getattr(d, name) for d in draws]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-    sizes = np.array([d.ts_us.size for d in draws], dtype=np.int64)
-    store = np.repeat(np.array([d.store_id for d in draws], dtype=np.int64), sizes)
-    ts, seq, cust = cat("ts_us"), cat("visit_seq"), cat("customer_id")
-    zone_code, pos, idx, rssi = cat("zone_code"), cat("zone_pos"), cat("ping_index"), cat("rssi")
-    order = np.lexsort((idx, pos, seq, store, ts))
-    ts, store, seq, cust = ts[order], store[order], seq[order], cust[order]
-    zone_code, rssi = zone_code[order], rssi[order]
+    n_visits = np.array([d.visit_seq.size for d in draws], dtype=np.int64)
+    n_pings = np.array([d.ts_us.size for d in draws], dtype=np.int64)
+    store_ids = np.array([d.store_id for d in draws], dtype=np.int64)
+    v_store = np.repeat(store_ids, n_visits)
+    v_seq = _concat([d.visit_seq for d in draws])
+    v_cust = _concat([d.customer_id for d in draws])
+    v_first = np.cumsum(n_visits) - n_visits
+    visit = _concat([d.visit for d in draws]) + np.repeat(v_first, n_pings)
+    ts = _concat([d.ts_us for d in draws])
     m = ts.size
 
-    anonymous = cust == 0
-    store_pad = zero_pad(store, 5, what="store_id")
-    zone = dict_strings(zone_code, domain.BLE_ZONES)
+    # Pings are concatenated in (store_id, visit_seq, zone position, ping index) order whenever
+    # the visits are in (store_id, seq) order, so a stable sort on event_ts gives DSID order.
+    v_key = v_store * 1_000_000 + v_seq
+    if v_key.size < 2 or bool((v_key[1:] > v_key[:-1]).all()):
+        order = np.argsort(ts, kind="stable")
+    else:
+        pos, idx = _concat([d.zone_pos for d in draws]), _concat([d.ping_index for d in draws])
+        order = np.lexsort((idx, pos, v_seq[visit], v_store[visit], ts))
+    ts, visit = ts[order], visit[order]
+    zone_code = _concat([d.zone_code for d in draws])[order]
+    rssi = _concat([d.rssi for d in draws])[order]
+    store_pos = np.repeat(np.arange(store_ids.size), n_pings)[order]
+
+    anonymous = v_cust == 0
     anon_ids = join_strings(
-        ["ANON-", store_pad, "-" + day_tag(day) + "-", zero_pad(seq, 6, what="visit seq")], m
+        ["ANON-", zero_pad(v_store, 5, what="store_id"), "-" + day_tag(day) + "-",
+         zero_pad(v_seq, 6, what="visit seq")],
+        v_seq.size,
     )
-    known_ids = ble_ids.take(pa.array(cust - 1, pa.int64(), mask=anonymous))
-    ble = pc.if_else(pa.array(anonymous, pa.bool_()), anon_ids, known_ids)
+    known_ids = ble_ids.take(pa.array(v_cust - 1, pa.int64(), mask=anonymous))
+    v_ble = pc.if_else(pa.array(anonymous, pa.bool_()), anon_ids, known_ids)
+    take_visit = pa.array(visit, pa.int64())
+
+    store_zone = join_strings(
+        ["BEACON_", zero_pad(np.repeat(store_ids, _N_BLE_ZONES), 5, what="store_id"), "_",
+         pa.array(list(domain.BLE_ZONES) * store_ids.size, pa.string())],
+        store_ids.size * _N_BLE_ZONES,
+    )
+    beacon = store_zone.take(pa.array(store_pos * _N_BLE_ZONES + zone_code, pa.int64()))
     return pa.Table.from_arrays(
         [
             pa.array(day_sequenced_ids(day, m), pa.int64()),
             ts_array(ts),
-            pa.array(store, pa.int64()),
-            join_strings(["BEACON_", store_pad, "_", zone], m),
-            zone,
-            ble.cast(pa.string()),
-            nullable_int(cust, anonymous),
-            pa.array(seq.astype(np.int32), pa.int32()),
+            pa.array(store_ids[store_pos], pa.int64()),
+            beacon,
+            dict_strings(zone_code, domain.BLE_ZONES),
+            v_ble.take(take_visit).cast(pa.string()),
+            nullable_int(v_cust[visit], anonymous[visit]),
+            pa.array(v_seq[visit].astype(np.int32), pa.int32()),
             pa.array(rssi.astype(np.int16), pa.int16()),
         ],
         schema=BLE_PINGS_SCHEMA,

@@ -38,6 +38,7 @@ ZONE_CHANGES_SCHEMA = pa.schema(
 )
 _BLE_ZONE_VALUES = pa.array(list(domain.BLE_ZONES), pa.string())
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_SEQ_SPAN = 1_000_000  # visit seqs have 6 digits
 
 
 def _int_column(table: pa.Table, name: str) -> np.ndarray:
@@ -65,7 +66,13 @@ def customer_zone_changes_table(pings: pa.Table) -> pa.Table:
     zone = zone.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     day_ord = ts // US_PER_DAY
 
-    order = np.lexsort((ping_id, ts, seq, day_ord, store))
+    if ts.size and (seq.min() < 0 or seq.max() >= _SEQ_SPAN):
+        order = np.lexsort((ping_id, ts, seq, day_ord, store))
+    else:
+        # One composite visit key: store, then date, then seq.
+        day_rel = day_ord - (day_ord.min() if ts.size else 0)
+        visit_key = (store * (int(day_rel.max(initial=0)) + 1) + day_rel) * _SEQ_SPAN + seq
+        order = np.lexsort((ping_id, ts, visit_key))
     s_store, s_day, s_seq, s_zone = store[order], day_ord[order], seq[order], zone[order]
     new_visit = group_starts(s_store) | group_starts(s_day) | group_starts(s_seq)
     prev_zone = np.empty_like(s_zone)

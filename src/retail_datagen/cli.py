@@ -1,0 +1,682 @@
+"""The ``retail-datagen`` command line (api.md §10).
+
+The CLI parses options, builds a :class:`~retail_datagen.config.models.RetailConfig`, calls the
+public API and draws the results with rich; it holds no generation logic. Heavy modules
+(duckdb, numpy, pyarrow, sqlalchemy, pydantic and the generators) are imported inside the
+commands, so ``retail-datagen --help`` stays fast.
+
+Exit codes: 0 success; 1 validation failed (or an unexpected error); 2 usage error,
+``ConfigError``, ``DateRangeError`` or ``UnknownTableError``; 3 ``DatabaseError`` (or a raw
+database driver error); 4 ``MasterDataError``; 5 ``GenerationError`` (or an engine
+``SchemaContractError``); 130 interrupted. Errors print one line, ``error: <message>``, on
+stderr; ``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from retail_datagen import errors
+
+if TYPE_CHECKING:
+    from retail_datagen.config.models import RetailConfig
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DATABASE = 3
+EXIT_MASTER_DATA = 4
+EXIT_GENERATION = 5
+EXIT_INTERRUPTED = 130
+
+DATABASE_URL_ENV = "RETAIL_DATAGEN_DATABASE_URL"
+DEFAULT_CONFIG = Path("config.json")
+DEFAULT_EXPORT_DIR = Path("data/export")
+
+_EXIT_CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
+    ((errors.ConfigError, errors.DateRangeError, errors.UnknownTableError), EXIT_USAGE),
+    ((errors.DatabaseError,), EXIT_DATABASE),
+    ((errors.MasterDataError,), EXIT_MASTER_DATA),
+    ((errors.GenerationError, errors.SchemaContractError), EXIT_GENERATION),
+)
+# Errors of these driver packages that escape the library are still database problems.
+_DATABASE_MODULES = ("duckdb", "sqlalchemy", "psycopg")
+
+
+def _is_cli_exception(exc: BaseException) -> bool:
+    """Tell whether ``exc`` is typer/click control flow (exit, abort, usage error)."""
+    # Matched by module: recent typer releases vendor click, older ones re-export it.
+    return type(exc).__module__.startswith(("typer.", "click."))
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Map an exception to the process exit code of api.md §10 (see the module docstring).
+
+    Args:
+        exc: The exception that ended a command.
+
+    Returns:
+        2, 3, 4 or 5 by exception family, 130 for an interrupt, 1 for anything else.
+    """
+    for types, code in _EXIT_CODES:
+        if isinstance(exc, types):
+            return code
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    code = getattr(exc, "exit_code", None)
+    if _is_cli_exception(exc) and isinstance(code, int):
+        return code
+    if type(exc).__module__.split(".")[0] in _DATABASE_MODULES:
+        return EXIT_DATABASE
+    return EXIT_FAILED
+
+
+def _report_error(exc: BaseException, *, verbose: int) -> None:
+    """Print ``error: <message>`` as one line on stderr, after the traceback when verbose."""
+    if verbose:
+        typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    typer.echo(f"error: {'; '.join(lines) or type(exc).__name__}", err=True)
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+_SECRET_PAIR = re.compile(
+    r"(?P<key>\b(?:SharedAccessKey|SharedAccessSignature|AccountKey|Password|Pwd|Sig|Token)"
+    r"\s*=\s*)[^;&\s]+",
+    re.IGNORECASE,
+)
+
+
+def mask_secrets(value: str) -> str:
+    """Return ``value`` with URL passwords and connection-string keys replaced by ``***``.
+
+    Args:
+        value: Any text, e.g. ``postgresql://user:pw@host/db`` or ``Endpoint=sb://…;
+            SharedAccessKey=…``.
+    """
+    return _SECRET_PAIR.sub(r"\g<key>***", _URL_PASSWORD.sub(r"\g<head>***@", value))
+
+
+@dataclass
+class _State:
+    """Global options, shared with every command through ``ctx.obj``."""
+
+    config_path: Path | None
+    db: str | None
+    database_url: str | None
+    verbosity: int = 0
+    quiet: bool = False
+    out: Console = field(default_factory=Console)
+    err: Console = field(default_factory=lambda: Console(stderr=True))
+    _config: RetailConfig | None = None
+
+    def config(self) -> RetailConfig:
+        """The configuration, loaded on first use."""
+        if self._config is None:
+            from retail_datagen.config.settings import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def target(self) -> str:
+        """The database: ``--database-url``, else ``--db``, else ``paths.duckdb``."""
+        return self.database_url or self.db or self.config().paths.duckdb
+
+    def notice(self, message: str) -> None:
+        """A note for people on stderr, silenced by ``--quiet``."""
+        if not self.quiet:
+            self.err.print(message, markup=False, highlight=False)
+
+    def show(self, renderable: Any) -> None:
+        """A summary table or line on stdout, silenced by ``--quiet``."""
+        if not self.quiet:
+            self.out.print(renderable, markup=False, highlight=False)
+
+
+_log_handler: logging.Handler | None = None
+_last_verbosity = 0
+
+
+def _configure_logging(verbosity: int, quiet: bool, console: Console) -> None:
+    global _log_handler
+    from rich.logging import RichHandler
+
+    levels = {0: logging.WARNING, 1: logging.INFO}
+    logger = logging.getLogger("retail_datagen")
+    # One process may run several commands (tests, embedding): replace rather than stack.
+    if _log_handler is not None:
+        logger.removeHandler(_log_handler)
+    _log_handler = RichHandler(console=console, show_path=False, show_time=verbosity >= 2)
+    logger.addHandler(_log_handler)
+    logger.setLevel(logging.ERROR if quiet else levels.get(verbosity, logging.DEBUG))
+
+
+def _state(ctx: typer.Context) -> _State:
+    state = ctx.find_object(_State)
+    if state is None:
+        state = ctx.obj = _State(None, None, None)
+    return state
+
+
+class _Group(TyperGroup):
+    """The root group: turns library exceptions into ``error:`` lines and exit codes."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if _is_cli_exception(exc):
+                raise
+            state = ctx.obj if isinstance(ctx.obj, _State) else None
+            _report_error(exc, verbose=state.verbosity if state else _last_verbosity)
+            raise typer.Exit(exit_code_for(exc)) from exc
+
+
+app = typer.Typer(
+    cls=_Group, name="retail-datagen", add_completion=False, no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Generate a synthetic, internally consistent retail history into a database.",
+)
+outbox_app = typer.Typer(help="Inspect and drain the streaming outbox.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+def _flag(name: str, help_text: str) -> Any:
+    return typer.Option(name, help=help_text)
+
+
+def _date_option(name: str, help_text: str) -> Any:
+    return typer.Option(name, formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help=help_text)
+
+
+_Start = Annotated[datetime | None, _date_option("--start", "First day, YYYY-MM-DD.")]
+_End = Annotated[datetime | None, _date_option("--end", "Last day, YYYY-MM-DD.")]
+_Tables = Annotated[str | None, typer.Option(
+    "--tables", metavar="A,B", help="Comma-separated fact tables (logical or DB names).")]
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A rich table of literal text (never markup); integers get thousands separators."""
+    table = Table(*headers, title=title, title_justify="left")
+    for i, column in enumerate(table.columns):
+        if rows and all(isinstance(row[i], int) for row in rows):
+            column.justify = "right"
+    for row in rows:
+        table.add_row(*(Text(f"{v:,}" if isinstance(v, int) else str(v)) for v in row))
+    return table
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", metavar="PATH",
+        help="Config file (default ./config.json, then ./config/config.json).")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", metavar="PATH", help="DuckDB file; overrides paths.duckdb.")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", metavar="URL", envvar=DATABASE_URL_ENV,
+        help="SQLAlchemy database URL instead of a DuckDB file.")] = None,
+    verbose: Annotated[int, typer.Option(
+        "-v", "--verbose", count=True, help="More logging (-vv: debug); show tracebacks.")] = 0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors and results.")] = False,
+) -> None:
+    """Generate a synthetic, internally consistent retail history into a database."""
+    global _last_verbosity
+    if verbose and quiet:
+        raise typer.BadParameter("use either --verbose or --quiet, not both")
+    if db and database_url:
+        source = ctx.get_parameter_source("database_url")
+        if source is None or source.name != "ENVIRONMENT":
+            raise typer.BadParameter("use either --db or --database-url, not both")
+        database_url = None  # an explicit --db beats the environment
+    _last_verbosity = verbose
+    ctx.obj = _State(config, db, database_url, verbose, quiet)
+    _configure_logging(verbose, quiet, ctx.obj.err)
+
+
+@app.command("init-config")
+def init_config(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(
+        metavar="PATH", help="Where to write (default: --config, else ./config.json).")] = None,
+    force: Annotated[bool, _flag("--force", "Overwrite an existing file.")] = False,
+) -> None:
+    """Write the starter configuration."""
+    from retail_datagen.config.settings import create_default_config
+
+    state = _state(ctx)
+    target = path or state.config_path or DEFAULT_CONFIG
+    if target.exists() and not force:
+        raise errors.ConfigError(f"{target} exists (use --force)")
+    create_default_config().to_file(target)
+    state.notice(f"wrote {target}")
+
+
+@app.command()
+def master(
+    ctx: typer.Context,
+    force: Annotated[bool, _flag("--force", "Replace master data (drops every fact table).")
+                     ] = False,
+    csv: Annotated[bool, _flag("--csv", "Also write <paths.master>/<dim>.csv.")] = False,
+) -> None:
+    """Generate the six dimension tables and print their row counts."""
+    from retail_datagen.generators.master_generator import MasterDataGenerator
+
+    state = _state(ctx)
+    config = state.config()
+    started = time.monotonic()
+    with MasterDataGenerator(config, state.target()) as generator:
+        counts = generator.generate_all(force=force)
+        files = generator.write_csv(config.paths.master) if csv else []
+    rows: list[list[Any]] = [[name, n] for name, n in counts.items()]
+    rows.append(["total", sum(counts.values())])
+    state.show(_table(f"Master data ({time.monotonic() - started:.1f} s)", ["table", "rows"], rows))
+    for file in files:
+        typer.echo(str(file))
+
+
+# --- facts -------------------------------------------------------------------------------------
+
+_DAY_MESSAGE = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2}) \(day (?P<day>\d+)/(?P<total>\d+)\)")
+
+
+class _FactsProgress:
+    """The day callback of ``facts``: a live rich bar, or one plain line per committed day.
+
+    The bar (bar, percent, day d/N, current date, rows written, rows/s, ETA) is redrawn by
+    rich at most 10 times a second. The engine delivers at most one callback per 100 ms, so
+    in plain mode days committed in between are caught up from the day numbers, their dates
+    counted back from ``end`` (the generated days always end there).
+    """
+
+    def __init__(self, console: Console, end: date, *, live: bool) -> None:
+        self._console, self._end, self._live = console, end, live
+        self._started = time.monotonic()
+        self._total: int | None = None
+        self._done = self._printed = self._rows = 0
+        self._current = "----------"
+        self._eta: float | None = None
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _FactsProgress:
+        self._started = time.monotonic()
+        if self._live:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+            columns = ["day {task.fields[day]}", "{task.fields[date]}", "{task.fields[rows]} rows",
+                       "{task.fields[rate]} rows/s", "ETA {task.fields[eta]}"]
+            self._progress = Progress(
+                TextColumn("facts"), BarColumn(), TaskProgressColumn(),
+                *(TextColumn(c, markup=False) for c in columns),
+                console=self._console, refresh_per_second=10,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("facts", total=None, **self._fields())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def _rate(self) -> float:
+        elapsed = time.monotonic() - self._started
+        return self._rows / elapsed if elapsed > 0 else 0.0
+
+    def _fields(self) -> dict[str, str]:
+        eta = 0.0 if self._total is not None and self._done >= self._total else self._eta
+        if eta is None and self._total and self._done:
+            eta = (time.monotonic() - self._started) / self._done * (self._total - self._done)
+        total = "?" if self._total is None else self._total
+        return {"day": f"{self._done}/{total}", "date": self._current, "rows": f"{self._rows:,}",
+                "rate": f"{self._rate():,.0f}",
+                "eta": "-:--:--" if eta is None else str(timedelta(seconds=round(eta)))}
+
+    def __call__(self, day_counter: int, message: str, **kwargs: Any) -> None:
+        """Take one engine progress update (api.md §7) and redraw."""
+        counts = kwargs.get("table_counts")
+        if isinstance(counts, dict):
+            self._rows = sum(int(v) for v in counts.values())
+        if kwargs.get("estimated_seconds_remaining") is not None:
+            self._eta = float(kwargs["estimated_seconds_remaining"])
+        match = _DAY_MESSAGE.search(message)
+        if match:
+            self._total, self._current = int(match["total"]), match["date"]
+            day = int(match["day"])
+            self._done = day if message.startswith("Generated") else day - 1
+        elif message.startswith("Historical generation complete") and self._total is not None:
+            self._done = self._total
+        if self._progress is not None:
+            self._progress.update(self._task, total=self._total, completed=self._done,
+                                  **self._fields())
+            return
+        while self._total is not None and self._printed < self._done:
+            self._printed += 1
+            day = self._end - timedelta(days=self._total - self._printed)
+            line = f"day {self._printed}/{self._total} {day.isoformat()} done"
+            if self._printed == self._done:
+                line += f"  {self._rows:,} rows  {self._rate():,.0f} rows/s"
+            self._console.print(line, markup=False, highlight=False)
+
+
+def _verdict(results: dict[str, Any]) -> tuple[bool, str]:
+    """``(passed, one-line verdict)`` of a ``validation_results`` / ``to_dict()`` mapping."""
+    if results.get("skipped"):
+        return True, "validation: skipped"
+    passed = bool(results.get("passed"))
+    return passed, (f"validation: {'passed' if passed else 'FAILED'} "
+                    f"({results.get('error_count', 0)} errors, "
+                    f"{results.get('warning_count', 0)} warnings)")
+
+
+@app.command()
+def facts(
+    ctx: typer.Context,
+    end: Annotated[datetime, _date_option("--end", "Last day, YYYY-MM-DD (required).")],
+    start: Annotated[datetime | None, _date_option(
+        "--start", "First day (default: the day after the generated range, "
+        "else historical.start_date).")] = None,
+    tables: _Tables = None,
+    outbox: Annotated[bool, _flag("--outbox", "Also write outbox events.")] = False,
+    no_validate: Annotated[bool, _flag("--no-validate", "Skip the invariant checks.")] = False,
+    reset: Annotated[bool, _flag("--reset", "Drop facts and state first (keeps dims).")] = False,
+    no_progress: Annotated[bool, _flag("--no-progress", "No progress output.")] = False,
+) -> None:
+    """Generate daily facts for a date range, then validate them (exit 1 if that fails)."""
+    import asyncio
+
+    from retail_datagen.generators.fact_generators import FactDataGenerator
+    from retail_datagen.generators.master_generator import MasterDataGenerator
+
+    state = _state(ctx)
+    config, target, last = state.config(), state.target(), end.date()
+    generator = FactDataGenerator(config, target)
+    try:
+        generator.set_included_tables(_split(tables) or None)
+        if reset:
+            generator.reset_facts()
+            state.notice("facts and generator state dropped (--reset)")
+        with MasterDataGenerator(config, target) as master_generator:
+            if not master_generator.master_data_exists():
+                state.notice("master data not found; generating it first")
+                counts = master_generator.generate_all()
+                state.notice(f"master data: {sum(counts.values()):,} rows in {len(counts)} tables")
+        if start is not None:
+            first = start.date()
+        else:
+            watermark = generator._read_watermark()
+            if watermark is not None and last <= watermark[1]:
+                state.notice(f"facts already generated through {watermark[1]}; nothing to do")
+                return
+            first = watermark[1] + timedelta(days=1) if watermark else config.historical.start
+        show_progress = not no_progress and not state.quiet
+        progress = _FactsProgress(state.err, last, live=show_progress and sys.stderr.isatty())
+        if show_progress:
+            generator.set_progress_callback(progress)
+        with progress:
+            summary = asyncio.run(generator.generate_historical_data(
+                first, last, publish_to_outbox=outbox, validate=not no_validate))
+    finally:
+        generator.close()
+    _print_facts_summary(state, summary)
+
+
+def _print_facts_summary(state: _State, summary: Any) -> None:
+    """The summary table and the validation verdict; exit 1 when validation failed."""
+    seconds = summary.generation_time_seconds
+    rate = summary.total_records / seconds if seconds > 0 else 0.0
+    rows: list[list[Any]] = [[name, n] for name, n in summary.facts_generated.items()]
+    rows.append(["total", summary.total_records])
+    first, last = (d.strftime("%Y-%m-%d") for d in summary.date_range)
+    title = (f"Facts {first}..{last}: {summary.days_generated} days generated, "
+             f"{summary.days_skipped} skipped")
+    state.show(_table(title, ["table", "rows"], rows))
+    line = f"{summary.total_records:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)"
+    if summary.outbox_events:
+        line += f"; {summary.outbox_events:,} outbox events"
+    state.show(line)
+    results = summary.validation_results or {"skipped": True}
+    passed, verdict = _verdict(results)
+    if passed:
+        state.show(verdict)
+        return
+    # A failed verdict is printed even with --quiet: it explains the exit code.
+    typer.echo(verdict)
+    for message in list(results.get("errors", []))[:20]:
+        typer.echo(f"  {message}")
+    raise typer.Exit(EXIT_FAILED)
+
+
+def _check_status(check: Any) -> str:
+    if getattr(check, "skipped", False):
+        return "skipped"
+    violations = getattr(check, "violations", 0) or 0
+    if getattr(check, "passed", not violations) and not violations:
+        return "ok"
+    return "FAIL" if str(getattr(check, "severity", "error")).lower().startswith("e") else "warn"
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    start: _Start = None,
+    end: _End = None,
+    only: Annotated[str | None, typer.Option(
+        "--only", metavar="INV-01,INV-07", help="Run only these checks.")] = None,
+    as_json: Annotated[bool, _flag("--json", "Print the report as JSON.")] = False,
+) -> None:
+    """Run the invariant checks and show every check (exit 1 if an error check fails)."""
+    from retail_datagen.validation.invariants import run_invariants
+
+    state = _state(ctx)
+    report = run_invariants(state.target(), _day(start), _day(end), only=_split(only) or None)
+    result = report.to_dict()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        rows = [[c.id, c.title, c.severity, int(c.violations or 0), _check_status(c)]
+                for c in report.checks]
+        headers = ["id", "title", "severity", "violations", "status"]
+        state.out.print(_table("Invariants", headers, rows))
+        state.out.print(_verdict(result)[1], markup=False, highlight=False)
+    if not report.passed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(
+        "--out", metavar="DIR", help="Output folder.")] = DEFAULT_EXPORT_DIR,
+    tables: _Tables = None,
+    start: _Start = None,
+    end: _End = None,
+) -> None:
+    """Export fact tables as monthly Parquet files and print the files written."""
+    from retail_datagen.export.parquet import export_monthly_parquet
+
+    state = _state(ctx)
+    files = export_monthly_parquet(state.target(), out, _split(tables) or None, _day(start),
+                                   _day(end))
+    for file in files:
+        typer.echo(str(file))
+    state.notice(f"{len(files)} file(s) written under {out}")
+
+
+#: The outbox row states ``outbox show --status`` accepts (StrEnum values are the names).
+OutboxStatus = StrEnum("OutboxStatus", ["pending", "processing", "sent", "failed"])
+
+
+def _event_json(event: Any) -> str:
+    data = event.model_dump(mode="json") if hasattr(event, "model_dump") else dict(event)
+    return json.dumps(data, default=str)
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    keys = ("pending", "processing", "sent", "failed", "total")
+    return "outbox: " + ", ".join(f"{k} {int(counts.get(k, 0)):,}" for k in keys)
+
+
+@outbox_app.command("show")
+def outbox_show(
+    ctx: typer.Context,
+    status: Annotated[OutboxStatus | None, typer.Option(
+        "--status", help="Only events in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many events.")] = 20,
+) -> None:
+    """Print the outbox counts (on stderr), then the events as one JSON object per line."""
+    from retail_datagen.streaming import outbox
+
+    state = _state(ctx)
+    target = state.target()
+    state.notice(_counts_line(outbox.counts(target)))
+    for event in outbox.iter_events(target, status.value if status else None, limit):
+        typer.echo(_event_json(event))
+
+
+@outbox_app.command("drain")
+def outbox_drain(
+    ctx: typer.Context,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help="At most this many events (default: all).")] = None,
+    batch: Annotated[int | None, typer.Option(
+        "--batch", min=1, help="Events leased at a time (default: realtime.max_batch_size).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE.jsonl", help="Append the events here (default: stdout).")] = None,
+) -> None:
+    """Lease pending events, write them as JSON lines tagged with the hub, and ack them."""
+    from retail_datagen.streaming import outbox
+
+    state = _state(ctx)
+    config = state.config()
+    options: dict[str, Any] = {
+        "hub": config.stream.hub, "limit": limit,
+        "batch": batch or config.realtime.max_batch_size,
+        "max_attempts": config.realtime.retry_attempts,
+        "dead_letter": config.realtime.enable_dead_letter_queue,
+    }
+    if out is None:
+        drained = outbox.drain(state.target(), sys.stdout, **options)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Append: drained events are acked, so overwriting the file would lose earlier ones.
+        with out.open("a", encoding="utf-8") as stream:
+            drained = outbox.drain(state.target(), stream, **options)
+    state.notice(f"{drained:,} event(s) drained" + (f" to {out}" if out else ""))
+
+
+# --- status ----------------------------------------------------------------------------------
+
+_TABLES_SQL = ("SELECT table_name FROM information_schema.tables "
+               "WHERE table_catalog = current_database() AND table_schema = current_schema()")
+
+
+def _open_reader(target: str) -> tuple[Any, Any]:
+    """``(handle, rows(sql) -> list[tuple])`` for a read-only look at a database."""
+    if "://" in target:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(target)
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(text(sql))]
+
+        return engine, rows
+    from retail_datagen.db.duckdb_engine import open_duckdb
+
+    con = open_duckdb(target, read_only=True)
+    return con, lambda sql: con.execute(sql).fetchall()
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Show the generated range, row counts, outbox counts and generator metadata."""
+    from retail_datagen.db import schema
+
+    state = _state(ctx)
+    target = state.target()
+    handle, rows = _open_reader(target)
+    try:
+        existing = {str(row[0]) for row in rows(_TABLES_SQL)}
+        watermark = (rows("SELECT first_day, last_day FROM gen_watermark")
+                     if "gen_watermark" in existing else [])
+        names = [*schema.DIM_TABLES, *(schema.FACT_TABLE_DB_NAMES[t] for t in schema.FACT_TABLES),
+                 schema.OUTBOX_TABLE]
+        counts = [[name, int(rows(f"SELECT count(*) FROM {schema.quote_ident(name)}")[0][0])
+                   if name in existing else "-"] for name in names]
+        outbox_counts = None
+        if schema.OUTBOX_TABLE in existing:
+            from retail_datagen.streaming import outbox
+
+            outbox_counts = outbox.counts(handle)
+        metadata = (rows("SELECT key, value FROM gen_metadata ORDER BY key")
+                    if "gen_metadata" in existing else [])
+    finally:
+        getattr(handle, "dispose", getattr(handle, "close", None))()
+
+    span = "none (no facts generated)"
+    if watermark:
+        first_day, last_day = watermark[0]
+        span = f"{first_day}..{last_day} ({(last_day - first_day).days + 1} days)"
+    say = partial(state.out.print, markup=False, highlight=False)
+    say(f"database: {mask_secrets(target)}")
+    say(f"watermark: {span}")
+    say(_table("Rows", ["table", "rows"], counts))
+    say(_counts_line(outbox_counts) if outbox_counts is not None else "outbox: no table")
+    if metadata:
+        # Long values (config_data) are cut unless -v; secrets are always masked.
+        width = None if state.verbosity else 80
+        shown = [[str(k), _clip(mask_secrets(str(v)), width)] for k, v in metadata]
+        state.out.print(_table("gen_metadata", ["key", "value"], shown))
+
+
+def _clip(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``retail-datagen`` console script; exits with the api.md §10 code.
+
+    Args:
+        argv: Arguments without the program name; default ``sys.argv[1:]``.
+    """
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="retail-datagen")
+    except SystemExit:
+        raise
+    except Exception as exc:  # raised outside a command; commands are handled by _Group
+        _report_error(exc, verbose=_last_verbosity)
+        sys.exit(exit_code_for(exc))
+
+
+__all__ = ["EXIT_DATABASE", "EXIT_FAILED", "EXIT_GENERATION", "EXIT_MASTER_DATA", "EXIT_OK",
+           "EXIT_USAGE", "OutboxStatus", "app", "exit_code_for", "main", "mask_secrets"]
