@@ -26,10 +26,10 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -89,14 +89,6 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
-def _report_error(exc: BaseException, *, verbose: int) -> None:
-    """Print ``error: <message>`` as one line on stderr, after the traceback when verbose."""
-    if verbose:
-        typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    typer.echo(f"error: {'; '.join(lines) or type(exc).__name__}", err=True)
-
-
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
 _SECRET_PAIR = re.compile(
     r"(?P<key>\b(?:SharedAccessKey|SharedAccessSignature|AccountKey|Password|Pwd|Sig|Token)"
@@ -152,7 +144,7 @@ class _State:
 
 
 _log_handler: logging.Handler | None = None
-_last_verbosity = 0
+_verbosity = 0  # of the running command; read when reporting its error
 
 
 def _configure_logging(verbosity: int, quiet: bool, console: Console) -> None:
@@ -177,17 +169,38 @@ def _state(ctx: typer.Context) -> _State:
 
 
 class _Group(TyperGroup):
-    """The root group: turns library exceptions into ``error:`` lines and exit codes."""
+    """The root group: every error becomes one ``error:`` line and its exit code."""
 
-    def invoke(self, ctx: Any) -> Any:
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:
+        global _verbosity
+        _verbosity = 0
+        # Not standalone: errors reach _report instead of typer's multi-line panels.
+        kwargs["standalone_mode"] = False
         try:
-            return super().invoke(ctx)
+            result = super().main(*args, **kwargs)
         except Exception as exc:
-            if _is_cli_exception(exc):
-                raise
-            state = ctx.obj if isinstance(ctx.obj, _State) else None
-            _report_error(exc, verbose=state.verbosity if state else _last_verbosity)
-            raise typer.Exit(exit_code_for(exc)) from exc
+            sys.exit(_report(exc))
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _report(exc: Exception) -> int:
+    """Print what went wrong on stderr and return the exit code."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
+        help_text = exc.ctx.get_help()  # type: ignore[attr-defined]  # rich prints it itself
+        if help_text:
+            typer.echo(help_text)
+    elif _is_cli_exception(exc) and hasattr(exc, "format_message"):
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+    elif isinstance(exc, typer.Abort):
+        typer.echo("error: aborted", err=True)
+    else:
+        if _verbosity:
+            typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        typer.echo(f"error: {'; '.join(lines) or type(exc).__name__}", err=True)
+    return exit_code_for(exc)
 
 
 app = typer.Typer(
@@ -221,15 +234,15 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
-def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    """A rich table of literal text (never markup); integers get thousands separators."""
-    table = Table(*headers, title=title, title_justify="left")
+def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Group:
+    """A title line and a rich table of literal text (never markup), integers right-aligned."""
+    table = Table(*headers)
     for i, column in enumerate(table.columns):
         if rows and all(isinstance(row[i], int) for row in rows):
             column.justify = "right"
     for row in rows:
         table.add_row(*(Text(f"{v:,}" if isinstance(v, int) else str(v)) for v in row))
-    return table
+    return Group(Text(title, style="bold"), table)
 
 
 @app.callback()
@@ -248,7 +261,7 @@ def _global_options(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors and results.")] = False,
 ) -> None:
     """Generate a synthetic, internally consistent retail history into a database."""
-    global _last_verbosity
+    global _verbosity
     if verbose and quiet:
         raise typer.BadParameter("use either --verbose or --quiet, not both")
     if db and database_url:
@@ -256,7 +269,7 @@ def _global_options(
         if source is None or source.name != "ENVIRONMENT":
             raise typer.BadParameter("use either --db or --database-url, not both")
         database_url = None  # an explicit --db beats the environment
-    _last_verbosity = verbose
+    _verbosity = verbose
     ctx.obj = _State(config, db, database_url, verbose, quiet)
     _configure_logging(verbose, quiet, ctx.obj.err)
 
@@ -445,20 +458,28 @@ def facts(
                 first, last, publish_to_outbox=outbox, validate=not no_validate))
     finally:
         generator.close()
-    _print_facts_summary(state, summary)
+    _print_facts_summary(state, summary, set(_split(tables)))
 
 
-def _print_facts_summary(state: _State, summary: Any) -> None:
-    """The summary table and the validation verdict; exit 1 when validation failed."""
+def _print_facts_summary(state: _State, summary: Any, wanted: set[str] | None = None) -> None:
+    """The summary table and the validation verdict; exit 1 when validation failed.
+
+    Args:
+        state: The global options.
+        summary: The ``FactGenerationSummary`` of the run.
+        wanted: The ``--tables`` names (logical or DB); empty or None lists every table.
+    """
+    from retail_datagen.db.schema import FACT_TABLE_DB_NAMES
+
     seconds = summary.generation_time_seconds
     rate = summary.total_records / seconds if seconds > 0 else 0.0
-    rows: list[list[Any]] = [[name, n] for name, n in summary.facts_generated.items()]
+    rows: list[list[Any]] = [[name, n] for name, n in summary.facts_generated.items()
+                             if not wanted or {name, FACT_TABLE_DB_NAMES.get(name)} & wanted]
     rows.append(["total", summary.total_records])
     first, last = (d.strftime("%Y-%m-%d") for d in summary.date_range)
-    title = (f"Facts {first}..{last}: {summary.days_generated} days generated, "
-             f"{summary.days_skipped} skipped")
-    state.show(_table(title, ["table", "rows"], rows))
-    line = f"{summary.total_records:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)"
+    state.show(_table(f"Facts {first}..{last}", ["table", "rows"], rows))
+    line = (f"{summary.days_generated} days generated, {summary.days_skipped} skipped; "
+            f"{summary.total_records:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
     if summary.outbox_events:
         line += f"; {summary.outbox_events:,} outbox events"
     state.show(line)
@@ -599,10 +620,10 @@ _TABLES_SQL = ("SELECT table_name FROM information_schema.tables "
                "WHERE table_catalog = current_database() AND table_schema = current_schema()")
 
 
-def _open_reader(target: str) -> tuple[Any, Any]:
-    """``(handle, rows(sql) -> list[tuple])`` for a read-only look at a database."""
+def _open_reader(target: str) -> tuple[Any, Any, set[str]]:
+    """``(handle, rows(sql) -> list[tuple], existing table names)``, read-only."""
     if "://" in target:
-        from sqlalchemy import create_engine, text
+        from sqlalchemy import create_engine, inspect, text
 
         engine = create_engine(target)
 
@@ -610,11 +631,12 @@ def _open_reader(target: str) -> tuple[Any, Any]:
             with engine.connect() as conn:
                 return [tuple(row) for row in conn.execute(text(sql))]
 
-        return engine, rows
+        return engine, rows, set(inspect(engine).get_table_names())
     from retail_datagen.db.duckdb_engine import open_duckdb
 
     con = open_duckdb(target, read_only=True)
-    return con, lambda sql: con.execute(sql).fetchall()
+    existing = {str(row[0]) for row in con.execute(_TABLES_SQL).fetchall()}
+    return con, lambda sql: con.execute(sql).fetchall(), existing
 
 
 @app.command()
@@ -624,9 +646,8 @@ def status(ctx: typer.Context) -> None:
 
     state = _state(ctx)
     target = state.target()
-    handle, rows = _open_reader(target)
+    handle, rows, existing = _open_reader(target)
     try:
-        existing = {str(row[0]) for row in rows(_TABLES_SQL)}
         watermark = (rows("SELECT first_day, last_day FROM gen_watermark")
                      if "gen_watermark" in existing else [])
         names = [*schema.DIM_TABLES, *(schema.FACT_TABLE_DB_NAMES[t] for t in schema.FACT_TABLES),
@@ -669,13 +690,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     Args:
         argv: Arguments without the program name; default ``sys.argv[1:]``.
     """
-    try:
-        app(args=list(argv) if argv is not None else None, prog_name="retail-datagen")
-    except SystemExit:
-        raise
-    except Exception as exc:  # raised outside a command; commands are handled by _Group
-        _report_error(exc, verbose=_last_verbosity)
-        sys.exit(exit_code_for(exc))
+    # _Group.main maps every exception to its code and always ends in SystemExit.
+    app(args=list(argv) if argv is not None else None, prog_name="retail-datagen")
 
 
 __all__ = ["EXIT_DATABASE", "EXIT_FAILED", "EXIT_GENERATION", "EXIT_MASTER_DATA", "EXIT_OK",

@@ -109,20 +109,23 @@ def _duckdb_months(con: duckdb.DuckDBPyConnection, logical: str,
     if not duckdb_engine.table_exists(con, logical):
         return
     db_name = schema.quote_ident(schema.FACT_TABLE_DB_NAMES[logical])
-    # A private cursor leaves any result the caller holds on ``con`` untouched.
-    con = con.cursor()
-    span = con.execute(f"SELECT min(event_ts), max(event_ts) FROM {db_name}").fetchone()
-    if span is None or span[0] is None:
-        return
     order = ", ".join(schema.quote_ident(c) for c in schema.primary_key(logical))
-    for month in _month_starts(span[0], span[1]):
-        lo, hi = _month_range(month)
-        if (low is not None and hi <= low) or (high is not None and lo >= high):
-            continue
-        reader = con.execute(
-            f"SELECT * FROM {db_name} WHERE event_ts >= ? AND event_ts < ? ORDER BY {order}",
-            [lo, hi]).fetch_record_batch(_BATCH_ROWS)
-        yield month, iter(reader)
+    # A private cursor leaves any result the caller holds on ``con`` untouched.
+    cursor = con.cursor()
+    try:
+        span = cursor.execute(f"SELECT min(event_ts), max(event_ts) FROM {db_name}").fetchone()
+        if span is None or span[0] is None:
+            return
+        for month in _month_starts(span[0], span[1]):
+            lo, hi = _month_range(month)
+            if (low is not None and hi <= low) or (high is not None and lo >= high):
+                continue
+            reader = cursor.execute(
+                f"SELECT * FROM {db_name} WHERE event_ts >= ? AND event_ts < ? "
+                f"ORDER BY {order}", [lo, hi]).fetch_record_batch(_BATCH_ROWS)
+            yield month, iter(reader)
+    finally:
+        cursor.close()
 
 
 def _sql_months(bind: Engine | Connection, logical: str, low: datetime | None,

@@ -309,10 +309,23 @@ def _sql_transaction(bind: Engine | Connection) -> Iterator[Connection]:
             yield bind
 
 
-def _has_outbox(bind: Bind) -> bool:
-    if isinstance(bind, duckdb.DuckDBPyConnection):
-        return duckdb_engine.table_exists(bind, _OUTBOX)
-    return sa.inspect(bind).has_table(_OUTBOX)
+@contextmanager
+def _session(target: Target, *, read_only: bool = False
+             ) -> Iterator[tuple[duckdb.DuckDBPyConnection | Connection, bool]]:
+    # One operation = one transaction. Yields the connection and whether the outbox exists;
+    # on SQLAlchemy the existence check runs inside the transaction, so a caller's connection
+    # is never left with an implicitly begun transaction that would keep row locks open.
+    with open_target(target, read_only=read_only) as bind:
+        if isinstance(bind, duckdb.DuckDBPyConnection):
+            exists = duckdb_engine.table_exists(bind, _OUTBOX)
+            if read_only or not exists:
+                yield bind, exists
+            else:
+                with duckdb_engine.transaction(bind):
+                    yield bind, True
+        else:
+            with _sql_transaction(bind) as conn:
+                yield conn, sa.inspect(conn).has_table(_OUTBOX)
 
 
 def _wall_clock(now: datetime | None) -> datetime:
@@ -373,64 +386,58 @@ def lease(target: Target, limit: int = 256, *, lease_timeout_s: int = 300,
         raise ValueError("limit and lease_timeout_s must be >= 0")
     stamp = _wall_clock(now)
     cutoff = stamp - timedelta(seconds=lease_timeout_s)
-    with open_target(target) as bind:
-        if limit == 0 or not _has_outbox(bind):
+    if limit == 0:
+        return []
+    with _session(target) as (conn, exists):
+        if not exists:
             return []
-        if isinstance(bind, duckdb.DuckDBPyConnection):
-            with duckdb_engine.transaction(bind):
-                ids = [r[0] for r in bind.execute(
-                    f"SELECT outbox_id FROM {_OUTBOX} WHERE {_DUE_SQL} {_ORDER_SQL} LIMIT ?",
-                    [cutoff, limit]).fetchall()]
-                if not ids:
-                    return []
-                bind.execute(
-                    f"UPDATE {_OUTBOX} SET status = 'processing', attempts = attempts + 1, "
-                    "last_attempt_ts = ? WHERE list_contains(?::BIGINT[], outbox_id)",
-                    [stamp, ids])
-                rows = _duck_rows(bind, f"SELECT * FROM {_OUTBOX} WHERE "
-                                  f"list_contains(?::BIGINT[], outbox_id) {_ORDER_SQL}", [ids])
-                return [OutboxEvent.from_row(r) for r in rows]
-        with _sql_transaction(bind) as conn:
-            due = sa.or_(_T.c.status == "pending", sa.and_(
-                _T.c.status == "processing", _T.c.last_attempt_ts < cutoff))
-            pick = sa.select(_T.c.outbox_id).where(due).order_by(
-                _T.c.event_ts, _T.c.outbox_id).limit(limit)
-            if conn.dialect.name in _SKIP_LOCKED_DIALECTS:
-                pick = pick.with_for_update(skip_locked=True)
-            ids = list(conn.execute(pick).scalars())
+        if isinstance(conn, duckdb.DuckDBPyConnection):
+            ids = [r[0] for r in conn.execute(
+                f"SELECT outbox_id FROM {_OUTBOX} WHERE {_DUE_SQL} {_ORDER_SQL} LIMIT ?",
+                [cutoff, limit]).fetchall()]
             if not ids:
                 return []
-            conn.execute(sa.update(_T).where(_T.c.outbox_id.in_(ids)).values(
-                status="processing", attempts=_T.c.attempts + 1, last_attempt_ts=stamp))
-            rows = conn.execute(sa.select(_T).where(_T.c.outbox_id.in_(ids)).order_by(
-                _T.c.event_ts, _T.c.outbox_id)).mappings()
-            return [OutboxEvent.from_row(dict(r)) for r in rows]
+            conn.execute(
+                f"UPDATE {_OUTBOX} SET status = 'processing', attempts = attempts + 1, "
+                "last_attempt_ts = ? WHERE list_contains(?::BIGINT[], outbox_id)", [stamp, ids])
+            rows = _duck_rows(conn, f"SELECT * FROM {_OUTBOX} WHERE "
+                              f"list_contains(?::BIGINT[], outbox_id) {_ORDER_SQL}", [ids])
+            return [OutboxEvent.from_row(r) for r in rows]
+        due = sa.or_(_T.c.status == "pending", sa.and_(
+            _T.c.status == "processing", _T.c.last_attempt_ts < cutoff))
+        pick = sa.select(_T.c.outbox_id).where(due).order_by(
+            _T.c.event_ts, _T.c.outbox_id).limit(limit)
+        if conn.dialect.name in _SKIP_LOCKED_DIALECTS:
+            # Rows locked by a concurrent lease are skipped, never waited for or shared.
+            pick = pick.with_for_update(skip_locked=True)
+        ids = list(conn.execute(pick).scalars())
+        if not ids:
+            return []
+        conn.execute(sa.update(_T).where(_T.c.outbox_id.in_(ids)).values(
+            status="processing", attempts=_T.c.attempts + 1, last_attempt_ts=stamp))
+        rows = conn.execute(sa.select(_T).where(_T.c.outbox_id.in_(ids)).order_by(
+            _T.c.event_ts, _T.c.outbox_id)).mappings()
+        return [OutboxEvent.from_row(dict(r)) for r in rows]
 
 
 def _update_processing(target: Target, ids: list[int], duck_set: str, duck_params: list[Any],
                        values: dict[str, Any]) -> int:
     # Shared by ack and nack: one UPDATE of the given ids that are still `processing`.
-    if not ids:
-        return 0
     changed = 0
-    with open_target(target) as bind:
-        if not _has_outbox(bind):
-            return 0
-        if isinstance(bind, duckdb.DuckDBPyConnection):
-            with duckdb_engine.transaction(bind):
-                for chunk in _chunks(ids):
-                    row = bind.execute(
-                        f"UPDATE {_OUTBOX} SET {duck_set} WHERE status = 'processing' "
-                        "AND list_contains(?::BIGINT[], outbox_id)",
-                        [*duck_params, chunk]).fetchone()
-                    changed += int(row[0]) if row else 0
-            return changed
-        with _sql_transaction(bind) as conn:
-            for chunk in _chunks(ids):
-                result = conn.execute(sa.update(_T).where(
-                    _T.c.status == "processing", _T.c.outbox_id.in_(chunk)).values(**values))
-                changed += result.rowcount
+    if not ids:
         return changed
+    with _session(target) as (conn, exists):
+        for chunk in _chunks(ids) if exists else ():
+            if isinstance(conn, duckdb.DuckDBPyConnection):
+                row = conn.execute(
+                    f"UPDATE {_OUTBOX} SET {duck_set} WHERE status = 'processing' "
+                    "AND list_contains(?::BIGINT[], outbox_id)", [*duck_params, chunk]).fetchone()
+                changed += int(row[0]) if row else 0
+            else:
+                changed += conn.execute(sa.update(_T).where(
+                    _T.c.status == "processing", _T.c.outbox_id.in_(chunk)).values(**values)
+                ).rowcount
+    return changed
 
 
 def ack(target: Target, outbox_ids: Iterable[int], *, now: datetime | None = None) -> int:
@@ -470,13 +477,13 @@ def nack(target: Target, outbox_ids: Iterable[int], *, max_attempts: int = 3,
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
-    dead = bool(dead_letter)
-    status = sa.case((sa.and_(sa.literal(dead), _T.c.attempts >= max_attempts), "failed"),
-                     else_="pending")
-    return _update_processing(
-        target, _id_list(outbox_ids),
-        "status = CASE WHEN ? AND attempts >= ? THEN 'failed' ELSE 'pending' END",
-        [dead, max_attempts], {"status": status})
+    limit = max_attempts if dead_letter else None
+    status = ("pending" if limit is None else
+              sa.case((_T.c.attempts >= limit, "failed"), else_="pending"))
+    duck_set = ("status = 'pending'" if limit is None else
+                "status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END")
+    return _update_processing(target, _id_list(outbox_ids), duck_set,
+                              [] if limit is None else [limit], {"status": status})
 
 
 def counts(target: Target) -> dict[str, int]:
@@ -489,17 +496,16 @@ def counts(target: Target) -> dict[str, int]:
         ``{"pending", "processing", "sent", "failed", "total"}``; all 0 without an outbox.
     """
     out = dict.fromkeys(STATUSES, 0)
-    with open_target(target, read_only=True) as bind:
-        if _has_outbox(bind):
-            if isinstance(bind, duckdb.DuckDBPyConnection):
-                pairs = bind.execute(
-                    f"SELECT status, count(*) FROM {_OUTBOX} GROUP BY status").fetchall()
-            else:
-                with _sql_transaction(bind) as conn:
-                    pairs = conn.execute(sa.select(_T.c.status, sa.func.count()).group_by(
-                        _T.c.status)).all()
-            for status, n in pairs:
-                out[str(status)] = out.get(str(status), 0) + int(n)
+    with _session(target, read_only=True) as (conn, exists):
+        pairs: list[Any] = []
+        if exists and isinstance(conn, duckdb.DuckDBPyConnection):
+            pairs = conn.execute(f"SELECT status, count(*) FROM {_OUTBOX} GROUP BY status"
+                                 ).fetchall()
+        elif exists:
+            pairs = list(conn.execute(
+                sa.select(_T.c.status, sa.func.count()).group_by(_T.c.status)))
+    for status, n in pairs:
+        out[str(status)] = out.get(str(status), 0) + int(n)
     out["total"] = sum(out.values())
     return out
 
@@ -509,8 +515,8 @@ def iter_events(target: Target, status: str | None = None, limit: int | None = N
     """Read events in ``(event_ts, outbox_id)`` order without changing them.
 
     Args:
-        target: The database (api.md §4.2); a DuckDB file is opened read-only and stays open
-            until the iterator is exhausted or closed.
+        target: The database (api.md §4.2); a DuckDB file is opened read-only. The file or
+            connection stays in use until the iterator is exhausted or closed.
         status: Only events with this status (one of :data:`STATUSES`).
         limit: Most events to yield.
 
@@ -527,19 +533,20 @@ def iter_events(target: Target, status: str | None = None, limit: int | None = N
         raise ValueError("limit must be >= 0")
     if limit == 0:
         return
-    with open_target(target, read_only=True) as bind:
-        if not _has_outbox(bind):
+    with _session(target, read_only=True) as (conn, exists):
+        if not exists:
             return
-        if isinstance(bind, duckdb.DuckDBPyConnection):
+        if isinstance(conn, duckdb.DuckDBPyConnection):
             where = "" if status is None else "WHERE status = ?"
             tail = "" if limit is None else f" LIMIT {int(limit)}"
-            cursor = bind.cursor()
+            # A private cursor, so the caller may use its connection while iterating.
+            cursor = conn.cursor()
             try:
                 result = cursor.execute(f"SELECT * FROM {_OUTBOX} {where} {_ORDER_SQL}{tail}",
                                         [] if status is None else [status])
                 names = [d[0] for d in result.description]
-                while batch := result.fetchmany(_FETCH_ROWS):
-                    for row in batch:
+                while chunk := result.fetchmany(_FETCH_ROWS):
+                    for row in chunk:
                         yield OutboxEvent.from_row(dict(zip(names, row, strict=True)))
             finally:
                 cursor.close()
@@ -549,10 +556,8 @@ def iter_events(target: Target, status: str | None = None, limit: int | None = N
             query = query.where(_T.c.status == status)
         if limit is not None:
             query = query.limit(limit)
-        with _sql_transaction(bind) as conn:
-            result = conn.execution_options(yield_per=_FETCH_ROWS).execute(query).mappings()
-            for row in result:
-                yield OutboxEvent.from_row(dict(row))
+        for row in conn.execution_options(yield_per=_FETCH_ROWS).execute(query).mappings():
+            yield OutboxEvent.from_row(dict(row))
 
 
 def drain(target: Target, out: TextIO, *, hub: str, limit: int | None = None, batch: int = 256,
