@@ -498,9 +498,20 @@ def test_failed_validation_in_the_facts_summary_exits_1(capsys: pytest.CaptureFi
     assert exit_info.value.exit_code == 1
     assert "validation: FAILED (1 errors, 0 warnings)" in capsys.readouterr().out
     summary.validation_results = {"skipped": True}
-    cli._print_facts_summary(state, summary)
-    assert "validation: skipped" in state.out.file.getvalue()
-    assert "20 rows/s" in state.out.file.getvalue()
+    cli._print_facts_summary(state, summary, {"fact_receipts"})
+    shown = state.out.file.getvalue()
+    assert "validation: skipped" in shown and "20 rows/s" in shown
+    assert "receipts" in shown and "receipt_lines" not in shown  # only the --tables chosen
+
+
+def test_logging_setup_is_undone_after_a_command(runner: CliRunner, tmp_path: Path) -> None:
+    import logging
+
+    logger = logging.getLogger("retail_datagen")
+    before = logger.level, list(logger.handlers)
+    runner.invoke(app, ["-vv", "--db", str(tmp_path / "none.duckdb"), "status"])
+    runner.invoke(app, ["-q", "--db", str(tmp_path / "none.duckdb"), "status"])
+    assert (logger.level, list(logger.handlers)) == before
 
 
 def test_status_of_an_empty_sqlalchemy_database(runner: CliRunner, tmp_path: Path) -> None:

@@ -143,21 +143,15 @@ class _State:
             self.out.print(renderable, markup=False, highlight=False)
 
 
-_log_handler: logging.Handler | None = None
 _verbosity = 0  # of the running command; read when reporting its error
 
 
 def _configure_logging(verbosity: int, quiet: bool, console: Console) -> None:
-    global _log_handler
     from rich.logging import RichHandler
 
     levels = {0: logging.WARNING, 1: logging.INFO}
     logger = logging.getLogger("retail_datagen")
-    # One process may run several commands (tests, embedding): replace rather than stack.
-    if _log_handler is not None:
-        logger.removeHandler(_log_handler)
-    _log_handler = RichHandler(console=console, show_path=False, show_time=verbosity >= 2)
-    logger.addHandler(_log_handler)
+    logger.addHandler(RichHandler(console=console, show_path=False, show_time=verbosity >= 2))
     logger.setLevel(logging.ERROR if quiet else levels.get(verbosity, logging.DEBUG))
 
 
@@ -176,11 +170,18 @@ class _Group(TyperGroup):
         _verbosity = 0
         # Not standalone: errors reach _report instead of typer's multi-line panels.
         kwargs["standalone_mode"] = False
+        # The logging setup is undone afterwards, for callers that run several commands.
+        logger = logging.getLogger("retail_datagen")
+        saved = logger.level, list(logger.handlers)
         try:
-            result = super().main(*args, **kwargs)
-        except Exception as exc:
-            sys.exit(_report(exc))
-        sys.exit(result if isinstance(result, int) else EXIT_OK)
+            try:
+                result = super().main(*args, **kwargs)
+            except Exception as exc:
+                sys.exit(_report(exc))
+            sys.exit(result if isinstance(result, int) else EXIT_OK)
+        finally:
+            logger.setLevel(saved[0])
+            logger.handlers[:] = saved[1]
 
 
 def _report(exc: Exception) -> int:
