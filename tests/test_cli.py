@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import io
 import json
 import os
@@ -63,6 +64,14 @@ def starter_with(**changes: Any) -> dict[str, Any]:
         else:
             data[section] = value
     return data
+
+
+def install(monkeypatch: pytest.MonkeyPatch, name: str, module: types.ModuleType) -> None:
+    """Stand in ``module`` for the engine module ``name`` for the duration of a test."""
+    parent, _, child = name.rpartition(".")
+    monkeypatch.setitem(sys.modules, name, module)
+    # `from package import module` prefers the attribute of an already imported package.
+    monkeypatch.setattr(importlib.import_module(parent), child, module, raising=False)
 
 
 def error_line(result: Any) -> str:
@@ -298,7 +307,7 @@ def test_library_errors_raised_by_a_command_become_exit_codes(
              (errors.GenerationError("generating 2024-11-25 failed"), 5)]
     for exc, code in cases:
         fake = _fake_invariants(raises=exc)
-        monkeypatch.setitem(sys.modules, "retail_datagen.validation.invariants", fake)
+        install(monkeypatch, "retail_datagen.validation.invariants", fake)
         result = runner.invoke(app, ["--db", str(tmp_path / "x.duckdb"), "validate"])
         assert result.exit_code == code
         assert result.stderr.count("error: ") == 1
@@ -310,7 +319,7 @@ def test_library_errors_raised_by_a_command_become_exit_codes(
 def test_one_line_error_folds_newlines(runner: CliRunner, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _fake_invariants(raises=errors.SchemaMismatchError("fact_receipts:\n  column x"))
-    monkeypatch.setitem(sys.modules, "retail_datagen.validation.invariants", fake)
+    install(monkeypatch, "retail_datagen.validation.invariants", fake)
     result = runner.invoke(app, ["--db", str(tmp_path / "x.duckdb"), "validate"])
     assert result.exit_code == 3
     assert result.stderr.strip() == "error: fact_receipts:; column x"
@@ -367,7 +376,7 @@ def test_validate_table_json_and_exit_code(runner: CliRunner, tmp_path: Path,
     checks = [_check("INV-01", "error", 0), _check("INV-07", "error", 3),
               _check("W-01", "warning", 2), _check("W-02", "warning", 0, skipped=True)]
     fake = _fake_invariants(checks, calls=calls)
-    monkeypatch.setitem(sys.modules, "retail_datagen.validation.invariants", fake)
+    install(monkeypatch, "retail_datagen.validation.invariants", fake)
     db = str(tmp_path / "x.duckdb")
     table = runner.invoke(app, ["--db", db, "validate", "--start", "2024-11-25", "--end",
                                 "2024-11-26", "--only", "INV-01, INV-07"])
@@ -384,7 +393,7 @@ def test_validate_table_json_and_exit_code(runner: CliRunner, tmp_path: Path,
     assert set(json.loads(as_json.stdout)["checks"]) == {c.id for c in checks}
     assert calls[-1] == (db, None, None, None)
     passing = _fake_invariants([_check("INV-01", "error", 0), _check("W-01", "warning", 5)])
-    monkeypatch.setitem(sys.modules, "retail_datagen.validation.invariants", passing)
+    install(monkeypatch, "retail_datagen.validation.invariants", passing)
     assert runner.invoke(app, ["--db", db, "validate"]).exit_code == 0
 
 
@@ -398,7 +407,7 @@ def test_export_prints_the_files(runner: CliRunner, tmp_path: Path,
 
     fake = types.ModuleType("retail_datagen.export.parquet")
     fake.export_monthly_parquet = export_monthly_parquet
-    monkeypatch.setitem(sys.modules, "retail_datagen.export.parquet", fake)
+    install(monkeypatch, "retail_datagen.export.parquet", fake)
     db, out = str(tmp_path / "x.duckdb"), tmp_path / "out"
     result = runner.invoke(app, ["--db", db, "export", "--out", str(out), "--tables",
                                  "receipts,fact_payments", "--start", "2024-11-01"])
@@ -427,7 +436,7 @@ def _fake_outbox(calls: list[Any]) -> types.ModuleType:
 def test_outbox_show_and_drain(runner: CliRunner, tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setitem(sys.modules, "retail_datagen.streaming.outbox", _fake_outbox(calls))
+    install(monkeypatch, "retail_datagen.streaming.outbox", _fake_outbox(calls))
     config = write_test_config(tmp_path)
     base = ["--config", str(config)]
     shown = runner.invoke(app, [*base, "outbox", "show", "--status", "pending", "--limit", "2"])
@@ -498,6 +507,7 @@ def test_failed_validation_in_the_facts_summary_exits_1(capsys: pytest.CaptureFi
     assert exit_info.value.exit_code == 1
     assert "validation: FAILED (1 errors, 0 warnings)" in capsys.readouterr().out
     summary.validation_results = {"skipped": True}
+    state.out = Console(file=io.StringIO())
     cli._print_facts_summary(state, summary, {"fact_receipts"})
     shown = state.out.file.getvalue()
     assert "validation: skipped" in shown and "20 rows/s" in shown

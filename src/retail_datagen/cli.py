@@ -557,8 +557,9 @@ OutboxStatus = StrEnum("OutboxStatus", ["pending", "processing", "sent", "failed
 
 
 def _event_json(event: Any) -> str:
-    data = event.model_dump(mode="json") if hasattr(event, "model_dump") else dict(event)
-    return json.dumps(data, default=str)
+    # Same shape as the lines `outbox drain` writes (timestamps as in payloads).
+    data = event.to_json_dict() if hasattr(event, "to_json_dict") else event.model_dump(mode="json")
+    return json.dumps(data, ensure_ascii=False, default=str)
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -697,3 +698,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 __all__ = ["EXIT_DATABASE", "EXIT_FAILED", "EXIT_GENERATION", "EXIT_MASTER_DATA", "EXIT_OK",
            "EXIT_USAGE", "OutboxStatus", "app", "exit_code_for", "main", "mask_secrets"]
+
+
+if __name__ == "__main__":
+    main()

@@ -262,6 +262,41 @@ def append_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> i
     return _insert_from_arrow(con, name, data, "INSERT")
 
 
+def append_arrow_chunked(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table,
+                         column: str, bounds: list[tuple[object, object]]) -> int:
+    """Append an Arrow table in several ``INSERT … SELECT`` statements, one per range.
+
+    The table is registered once and each statement selects the rows with
+    ``lo <= column < hi``, so chunking costs no copies of the data.
+
+    Args:
+        con: An open, writable connection.
+        name: A logical or database table name; the table must exist.
+        data: The rows, with contract column names (snake_case).
+        column: The column the ranges apply to (e.g. ``event_ts``).
+        bounds: ``(lo, hi)`` pairs that together cover every row exactly once.
+
+    Returns:
+        The number of rows appended.
+    """
+    db_name = db_table_name(name)
+    columns = _checked_columns(db_name, data)
+    if data.num_rows == 0:
+        return 0
+    view = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
+    cols = ", ".join(quote_ident(c) for c in columns)
+    con.register(view, data)
+    try:
+        sql = (f"INSERT INTO {quote_ident(db_name)} ({cols}) SELECT {cols} FROM "
+               f"{quote_ident(view)} WHERE {quote_ident(column)} >= ? AND "
+               f"{quote_ident(column)} < ?")
+        for lo, hi in bounds:
+            con.execute(sql, [lo, hi])
+    finally:
+        con.unregister(view)
+    return data.num_rows
+
+
 def upsert_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:
     """Insert or replace rows of a generator-state table by its primary key.
 

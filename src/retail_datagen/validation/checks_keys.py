@@ -11,7 +11,13 @@ from sqlalchemy import Table
 
 from retail_datagen import domain
 from retail_datagen.db.fact_schema import FACT_TABLES
-from retail_datagen.db.schema import DIM_TABLES, FACT_TABLE_DB_NAMES, primary_key, quote_ident, table
+from retail_datagen.db.schema import (
+    DIM_TABLES,
+    FACT_TABLE_DB_NAMES,
+    primary_key,
+    quote_ident,
+    table,
+)
 from retail_datagen.validation.core import (
     Check,
     Context,

@@ -66,6 +66,7 @@ class Query:
         whole_to_last: Like ``whole``, but every logged day counts (state comparisons).
         post: Turns the fetched rows into violating rows in Python (it may raise
             :class:`SkipQuery`); without it, every fetched row is a violation.
+        guard: SQL returning one value; when it is false the query has nothing to judge.
     """
 
     sql: str
@@ -73,6 +74,7 @@ class Query:
     whole: tuple[str, ...] = ()
     whole_to_last: bool = False
     post: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    guard: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -77,13 +77,13 @@ def map_batch(name: str, batch: pa.Table) -> pa.Table:
         raise SchemaContractError(f"{logical}: cannot cast to the contract: {exc}") from exc
 
 
-def hour_chunks(table: pa.Table, day: date, batch_hours: int) -> list[pa.Table]:
-    """Split rows into chunks of ``batch_hours`` hours of event time (in the day)."""
-    if table.num_rows == 0 or batch_hours >= 24:
-        return [table]
+def hour_bounds(table: pa.Table, day: date, batch_hours: int) -> list[tuple[datetime, datetime]]:
+    """``[lo, hi)`` event-time ranges of ``batch_hours`` hours that hold rows of ``table``."""
     ts = table.column("event_ts").cast(pa.int64()).to_numpy()
-    chunk = np.clip((ts - day_start_us(day)) // (US_PER_HOUR * batch_hours), 0, None)
-    return [table.filter(pa.array(chunk == c)) for c in np.unique(chunk).tolist()]
+    start = datetime.combine(day, datetime.min.time())
+    chunk = np.unique((ts - day_start_us(day)) // (US_PER_HOUR * batch_hours))
+    step = timedelta(hours=batch_hours)
+    return [(start + step * int(c), start + step * (int(c) + 1)) for c in chunk.tolist()]
 
 
 class PersistenceMixin:
@@ -103,8 +103,6 @@ class PersistenceMixin:
     Streams:
         none.
     """
-
-    _db_lock = threading.Lock()
 
     def _get_model_for_table(self, name: str) -> sqlalchemy.Table:
         """The SQLAlchemy Core table of a logical or database table name."""
@@ -165,8 +163,8 @@ class PersistenceMixin:
             for name, parts in batches.items():
                 mapped = pa.concat_tables([self._map_field_names_for_db(name, part)
                                            for part in parts])
-                for chunk in hour_chunks(mapped, day, batch_hours):
-                    duckdb_engine.append_arrow(con, name, chunk)
+                duckdb_engine.append_arrow_chunked(con, name, mapped, "event_ts",
+                                                   hour_bounds(mapped, day, batch_hours))
                 counts[name] = mapped.num_rows
                 self._emit_table_progress(name, 1.0, f"Writing {name} ({mapped.num_rows:,})",
                                           {name: mapped.num_rows})

@@ -1,0 +1,207 @@
+"""INV-54: outbox integrity, checked only when ``streaming_outbox`` holds rows.
+
+The key set of every payload is checked in SQL against the fact table's columns (fact-tables.md
+§20: ``*_id_ext`` keys drop their suffix, plus ``trace_id``). The first 100 events per
+(message_type, date) are also validated by their pydantic model from
+``retail_datagen.streaming.schemas.MESSAGE_MODELS``; that sub-check is skipped with a note when
+the module or the mapping is unavailable.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import DateTime
+
+from retail_datagen.db.fact_schema import FACT_TABLES
+from retail_datagen.db.schema import FACT_TABLE_DB_NAMES, OUTBOX_TABLE, primary_key, table
+from retail_datagen.validation.core import (
+    Check,
+    Context,
+    Query,
+    SkipQuery,
+    sql_list,
+    sql_str,
+    values_table,
+    violations,
+)
+
+#: message_type per logical table: a constant, or (column, {value: message_type}).
+MESSAGE_TYPES: dict[str, str | tuple[str, dict[str, str]]] = {
+    "dc_inventory_txn": "inventory_updated",
+    "truck_moves": ("status", {
+        "SCHEDULED": "truck_scheduled", "LOADING": "truck_loading",
+        "IN_TRANSIT": "truck_departed", "ARRIVED": "truck_arrived",
+        "UNLOADING": "truck_unloading", "COMPLETED": "truck_completed",
+    }),
+    "truck_inventory": ("action", {"LOAD": "truck_loaded", "UNLOAD": "truck_unloaded"}),
+    "store_inventory_txn": "inventory_updated",
+    "receipts": ("receipt_type", {"SALE": "receipt_created", "RETURN": "receipt_returned"}),
+    "receipt_lines": "receipt_line_added",
+    "foot_traffic": "customer_entered",
+    "ble_pings": "ble_ping_detected",
+    "customer_zone_changes": "customer_zone_changed",
+    "marketing": "ad_impression",
+    "online_orders": "online_order_created",
+    "online_order_lines": "online_order_line_added",
+    "fact_payments": "payment_processed",
+    "store_ops": ("operation_type", {"OPENED": "store_opened", "CLOSED": "store_closed"}),
+    "stockouts": "stockout_detected",
+    "promotions": "promotion_applied",
+    "promo_lines": "promotion_line_applied",
+    "reorders": "reorder_triggered",
+}
+
+PYDANTIC_SAMPLE = 100
+_GUARD = f"SELECT count(*) FROM (SELECT 1 FROM {OUTBOX_TABLE} LIMIT 1) AS any_event"
+
+
+def payload_keys(logical: str) -> str:
+    """The payload key set of a table's events, sorted and comma-joined."""
+    keys = [c.name[: -len("_ext")] if c.name.endswith("_id_ext") else c.name
+            for c in table(logical).c]
+    return ",".join(sorted([*keys, "trace_id"]))
+
+
+def _message_types(logical: str) -> tuple[str, ...]:
+    spec = MESSAGE_TYPES[logical]
+    return (spec,) if isinstance(spec, str) else tuple(spec[1].values())
+
+
+def _expected_type_sql(logical: str, alias: str) -> str:
+    spec = MESSAGE_TYPES[logical]
+    if isinstance(spec, str):
+        return sql_str(spec)
+    column, mapping = spec
+    whens = " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in mapping.items())
+    return f"(CASE {alias}.{column} {whens} END)"
+
+
+def _trace_sql(logical: str, alias: str) -> str:
+    """The row's TraceId: ``<logical>:`` + its key values joined by ``:`` (fact-tables.md §0)."""
+    tbl = table(logical)
+    parts = []
+    for key in primary_key(logical):
+        col = f"{alias}.{key}"
+        if isinstance(tbl.c[key].type, DateTime):
+            parts.append(f"<<isots:{col}>>")
+        else:
+            parts.append(f"CAST({col} AS VARCHAR)")
+    return f"{sql_str(logical + ':')} || " + " || ':' || ".join(parts)
+
+
+def _prefix(alias: str = "o") -> str:
+    return f"split_part({alias}.trace_id, ':', 1)"
+
+
+def _guarded(sql: str, tables: tuple[str, ...] = ()) -> Query:
+    # Every query is gated on a non-empty outbox, so that an empty one leaves INV-54 skipped.
+    return Query(sql, tables=tables, guard=_GUARD)
+
+
+def _message_models() -> dict[str, type[BaseModel]] | None:
+    try:
+        module = importlib.import_module("retail_datagen.streaming.schemas")
+    except ImportError:
+        return None
+    models = getattr(module, "MESSAGE_MODELS", None)
+    return models if isinstance(models, dict) else None
+
+
+def _validate_payloads(models: dict[str, type[BaseModel]]) -> Any:
+    def judge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not rows:
+            raise SkipQuery("empty outbox")
+        bad = []
+        for row in rows:
+            model = models.get(row["message_type"])
+            if model is None:
+                continue  # an unknown message_type is reported by the SQL sub-check
+            try:
+                model.model_validate_json(row["payload"])
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                bad.append({
+                    "rule": "payload fails its pydantic model",
+                    "outbox_id": row["outbox_id"],
+                    "message_type": row["message_type"],
+                    "error": f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
+                })
+        return bad
+
+    return judge
+
+
+def inv54(ctx: Context) -> Iterator[Query]:
+    for column in ("outbox_id", "trace_id"):
+        yield _guarded(
+            f"SELECT '{column} not unique' AS rule, {column}, count(*) AS copies "
+            f"FROM {OUTBOX_TABLE} WHERE <<rows:event_ts>> GROUP BY {column} HAVING count(*) > 1"
+        )
+    keys = values_table("k", ("tbl", "payload_keys"), ((t, payload_keys(t)) for t in FACT_TABLES))
+    types = values_table(
+        "mt", ("tbl", "message_type"), ((t, m) for t in FACT_TABLES for m in _message_types(t))
+    )
+    yield _guarded(
+        "SELECT * FROM (SELECT o.outbox_id, o.trace_id, o.message_type, "
+        + violations(
+            ("k.tbl IS NULL", "trace_id does not name a fact table"),
+            ("k.tbl IS NOT NULL AND mt.tbl IS NULL", "message_type does not match the table"),
+            ("o.partition_key IS NULL OR o.partition_key = ''", "empty partition_key"),
+            ("k.tbl IS NOT NULL AND <<json_keys:o.payload>> IS DISTINCT FROM k.payload_keys",
+             "payload keys differ from the model fields"),
+        )
+        + f" AS rule FROM {OUTBOX_TABLE} o LEFT JOIN {keys} ON k.tbl = {_prefix()} "
+        f"LEFT JOIN {types} ON mt.tbl = {_prefix()} AND mt.message_type = o.message_type "
+        "WHERE <<rows:o.event_ts>>) v WHERE rule <> ''"
+    )
+    for logical in FACT_TABLES:
+        db = FACT_TABLE_DB_NAMES[logical]
+        yield _guarded(
+            f"WITH o AS (SELECT outbox_id, trace_id, message_type, event_ts FROM {OUTBOX_TABLE} o "
+            f"WHERE {_prefix()} = {sql_str(logical)} AND <<rows:o.event_ts>>), "
+            f"f AS (SELECT {_trace_sql(logical, 'x')} AS trace_id, x.event_ts, "
+            f"{_expected_type_sql(logical, 'x')} AS message_type FROM {db} x "
+            f"WHERE x.event_ts IN (SELECT event_ts FROM o)) "
+            "SELECT * FROM (SELECT o.outbox_id, o.trace_id, "
+            + violations(
+                ("f.trace_id IS NULL", "trace_id does not resolve to a fact row"),
+                ("f.trace_id IS NOT NULL AND o.message_type IS DISTINCT FROM f.message_type",
+                 "message_type does not match the row's status or type"),
+            )
+            + " AS rule FROM o LEFT JOIN f ON f.trace_id = o.trace_id "
+            "AND f.event_ts = o.event_ts) v WHERE rule <> ''",
+            tables=(db,),
+        )
+        yield _guarded(
+            f"WITH f AS (SELECT CAST(event_ts AS DATE) AS dd, count(*) AS n FROM {db} "
+            "GROUP BY CAST(event_ts AS DATE)), "
+            f"o AS (SELECT CAST(event_ts AS DATE) AS dd, count(*) AS n FROM {OUTBOX_TABLE} o "
+            f"WHERE {_prefix()} = {sql_str(logical)} GROUP BY CAST(event_ts AS DATE)) "
+            f"SELECT 'event count <> row count' AS rule, {sql_list([logical])} AS table_name, "
+            "d.dd AS day, COALESCE(f.n, 0) AS rows_written, COALESCE(o.n, 0) AS events "
+            "FROM <<outbox_days>> LEFT JOIN f ON f.dd = d.dd LEFT JOIN o ON o.dd = d.dd "
+            "WHERE COALESCE(f.n, 0) <> COALESCE(o.n, 0)",
+            tables=(db,),
+        )
+    models = _message_models()
+    if models is None:
+        ctx.note("retail_datagen.streaming.schemas.MESSAGE_MODELS is unavailable; "
+                 "payloads were not validated by their pydantic models")
+        return
+    yield Query(
+        "SELECT outbox_id, message_type, payload FROM (SELECT outbox_id, message_type, payload, "
+        "row_number() OVER (PARTITION BY message_type, CAST(event_ts AS DATE) "
+        f"ORDER BY outbox_id) AS rn FROM {OUTBOX_TABLE} WHERE <<rows:event_ts>>) v "
+        f"WHERE rn <= {PYDANTIC_SAMPLE}",
+        post=_validate_payloads(models),
+        guard=_GUARD,
+    )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("INV-54", "Outbox integrity", inv54),
+)
