@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import calendar
 from retail_datagen.config.models import RetailConfig
-from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.db import schema
+from retail_datagen.db.target import Target, open_target
 from retail_datagen.errors import (
     DateRangeError,
     GenerationError,
@@ -106,14 +106,6 @@ class DayResult:
     outbox: pa.Table | None
 
 
-@dataclass
-class _Target:
-    """The database the generator writes to."""
-
-    con: duckdb.DuckDBPyConnection
-    owned: bool
-
-
 class FactDataGenerator(
     DataLoadingMixin,
     InventoryMixin,
@@ -138,7 +130,7 @@ class FactDataGenerator(
     Attributes:
         config: the :class:`~retail_datagen.config.models.RetailConfig` given.
         _seed: ``config.seed``; every stream is keyed by it.
-        _con: the open DuckDB connection of the target.
+        _target: the open database (:class:`~retail_datagen.db.target.Target`).
         _master: :class:`~.data_loading_mixin.MasterData`, set by ``load_master_data``.
         _pools: :class:`~.data_loading_mixin.StorePools`, set by ``load_master_data``.
         _keyword_groups: bool (n_products, n_groups), the holiday keyword matches of every
@@ -161,9 +153,8 @@ class FactDataGenerator(
     def __init__(self, config: RetailConfig, session: Any = None) -> None:
         self.config = config
         self._seed = config.seed
-        self._target = self._open_target(session)
-        self._con = self._target.con
-        duckdb_engine.check_schema(self._con)
+        self._target: Target = open_target(session, config.paths.duckdb)
+        self._target.check_schema()
         self._master = None
         self._pools = None
         self._keyword_groups = None
@@ -174,18 +165,9 @@ class FactDataGenerator(
         self._tables_created = False
         init_progress_state(self)
 
-    def _open_target(self, session: Any) -> _Target:
-        """A DuckDB connection is used as given; None or a path opens that DuckDB file."""
-        if isinstance(session, duckdb.DuckDBPyConnection):
-            return _Target(session, owned=False)
-        path = self.config.paths.duckdb if session is None else session
-        return _Target(duckdb_engine.open_duckdb(path), owned=True)
-
     def close(self) -> None:
         """Close the database connection if this generator opened it."""
-        if self._target.owned and self._con is not None:
-            self._con.close()
-            self._con = None
+        self._target.close()
 
     # -- public API --------------------------------------------------------------------
     def set_included_tables(self, tables: Iterable[str] | None) -> None:
@@ -288,7 +270,7 @@ class FactDataGenerator(
         if validate and days:
             from retail_datagen.validation.invariants import run_invariants
 
-            validation = run_invariants(self._con, start, end).to_dict()
+            validation = run_invariants(self._target.raw, start, end).to_dict()
         self._send_throttled_progress_update(len(days), "Historical generation complete",
                                              force=True, progress=1.0)
         total = sum(counts.values())

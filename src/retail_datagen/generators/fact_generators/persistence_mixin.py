@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy
 
-from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.db import schema
 from retail_datagen.errors import SchemaContractError
 from retail_datagen.generators.fact_generators.utils_mixin import US_PER_HOUR, day_start_us
 
@@ -96,7 +96,7 @@ class PersistenceMixin:
         ``_write_day``, ``_read_dimension_tables``, ``_read_generator_tables``,
         ``_read_watermark``, ``_read_metadata``, ``reset_facts``.
     Reads:
-        ``config.performance.batch_hours``, ``_con`` (the open DuckDB connection),
+        ``config.performance.batch_hours``, ``_target`` (the open database),
         ``_included_tables``, ``_publish_outbox``.
     Writes:
         ``_tables_created`` (whether the fact and state tables exist).
@@ -118,34 +118,32 @@ class PersistenceMixin:
 
     # -- reading ---------------------------------------------------------------------------
     def _read_dimension_tables(self) -> dict[str, pa.Table | None]:
-        con = self._con
-        out: dict[str, pa.Table | None] = {}
-        for name, query in _DIM_QUERIES.items():
-            out[name] = (duckdb_engine._to_arrow_table(con.execute(query))
-                         if duckdb_engine.table_exists(con, name) else None)
-        return out
+        target = self._target
+        return {name: target.query_arrow(query) if target.table_exists(name) else None
+                for name, query in _DIM_QUERIES.items()}
 
     def _read_generator_tables(self) -> dict[str, pa.Table]:
-        return {name: duckdb_engine.read_table(self._con, name)
-                for name in schema.STATE_TABLES if duckdb_engine.table_exists(self._con, name)}
+        target = self._target
+        return {name: target.query_arrow(f"SELECT * FROM {schema.quote_ident(name)}")
+                .cast(schema.arrow_schema(name))
+                for name in schema.STATE_TABLES if target.table_exists(name)}
 
     def _read_watermark(self) -> tuple[date, date] | None:
-        if not duckdb_engine.table_exists(self._con, "gen_watermark"):
+        if not self._target.table_exists("gen_watermark"):
             return None
-        row = self._con.execute("SELECT first_day, last_day FROM gen_watermark").fetchone()
-        return (row[0], row[1]) if row else None
+        rows = self._target.fetchall("SELECT first_day, last_day FROM gen_watermark")
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def _read_metadata(self) -> dict[str, str]:
-        if not duckdb_engine.table_exists(self._con, "gen_metadata"):
+        if not self._target.table_exists("gen_metadata"):
             return {}
-        return dict(self._con.execute("SELECT key, value FROM gen_metadata").fetchall())
+        return dict(self._target.fetchall("SELECT key, value FROM gen_metadata"))
 
     # -- writing ---------------------------------------------------------------------------
     def _ensure_tables(self) -> None:
-        if not getattr(self, "_tables_created", False):
-            duckdb_engine.create_tables(
-                self._con, (*schema.FACT_TABLE_DB_NAMES.values(), schema.OUTBOX_TABLE,
-                            *schema.STATE_TABLES))
+        if not self._tables_created:
+            self._target.create_tables((*schema.FACT_TABLE_DB_NAMES.values(),
+                                        schema.OUTBOX_TABLE, *schema.STATE_TABLES))
             self._tables_created = True
 
     def _write_day(self, day: date, batches: Mapping[str, list[pa.Table]], state: StateWrites,
@@ -155,21 +153,20 @@ class PersistenceMixin:
 
         Returns the rows written per logical table.
         """
-        con = self._con
+        target = self._target
         batch_hours = self.config.performance.batch_hours
         counts: dict[str, int] = {}
         self._ensure_tables()
-        with duckdb_engine.transaction(con):
+        with target.transaction():
             for name, parts in batches.items():
                 mapped = pa.concat_tables([self._map_field_names_for_db(name, part)
                                            for part in parts])
-                duckdb_engine.append_arrow_chunked(con, name, mapped, "event_ts",
-                                                   hour_bounds(mapped, day, batch_hours))
+                target.append(name, mapped, hour_bounds(mapped, day, batch_hours))
                 counts[name] = mapped.num_rows
                 self._emit_table_progress(name, 1.0, f"Writing {name} ({mapped.num_rows:,})",
                                           {name: mapped.num_rows})
             if outbox is not None and outbox.num_rows:
-                duckdb_engine.append_arrow(con, schema.OUTBOX_TABLE, outbox)
+                target.append(schema.OUTBOX_TABLE, outbox)
             self._write_state(day, state)
             log = pa.table({
                 "day": pa.array([day], pa.date32()),
@@ -177,46 +174,47 @@ class PersistenceMixin:
                 "outbox": [outbox is not None],
                 "row_count": pa.array([sum(counts.values())], pa.int64()),
             })
-            duckdb_engine.upsert_arrow(con, "gen_day_log", log)
+            target.upsert("gen_day_log", log)
             if cancelled is not None and cancelled.is_set():
                 raise _Cancelled
         return counts
 
     def _write_state(self, day: date, state: StateWrites) -> None:
-        con = self._con
+        target = self._target
         if state.initial_inventory is not None:
             for name in ("gen_initial_inventory", "gen_state_inventory"):
-                con.execute(f"DELETE FROM {name}")
-            duckdb_engine.append_arrow(con, "gen_initial_inventory", state.initial_inventory)
-            duckdb_engine.append_arrow(con, "gen_state_inventory", state.inventory)
+                target.execute(f"DELETE FROM {name}")
+            target.append("gen_initial_inventory", state.initial_inventory)
+            target.append("gen_state_inventory", state.inventory)
         elif state.inventory.num_rows:
-            duckdb_engine.upsert_arrow(con, "gen_state_inventory", state.inventory)
+            target.upsert("gen_state_inventory", state.inventory)
         for name, table in (("gen_state_shipments", state.shipments),
                             ("gen_state_shipment_lines", state.shipment_lines),
                             ("gen_state_trucks", state.trucks),
                             ("gen_state_supplier_orders", state.supplier_orders),
                             ("gen_state_campaigns", state.campaigns)):
-            con.execute(f"DELETE FROM {name}")
-            duckdb_engine.append_arrow(con, name, table)
-        con.execute("DELETE FROM gen_state_pending_returns WHERE return_date <= ?", [day])
-        duckdb_engine.append_arrow(con, "gen_state_pending_returns", state.new_pending_returns)
+            target.execute(f"DELETE FROM {name}")
+            target.append(name, table)
+        target.execute("DELETE FROM gen_state_pending_returns WHERE return_date <= ?", [day])
+        target.append("gen_state_pending_returns", state.new_pending_returns)
         if state.config_rows is not None:
-            duckdb_engine.upsert_arrow(con, "gen_metadata", state.config_rows)
+            target.upsert("gen_metadata", state.config_rows)
         watermark = pa.table({"id": pa.array([1], pa.int16()),
                               "first_day": pa.array([state.first_day], pa.date32()),
                               "last_day": pa.array([day], pa.date32())})
-        duckdb_engine.upsert_arrow(con, "gen_watermark", watermark)
+        target.upsert("gen_watermark", watermark)
 
     def reset_facts(self) -> None:
         """Drop every fact table, the outbox and the ``gen_*`` tables except ``gen_metadata``."""
         names = (*schema.FACT_TABLE_DB_NAMES.values(), schema.OUTBOX_TABLE,
                  *(t for t in schema.STATE_TABLES if t != "gen_metadata"))
-        with duckdb_engine.transaction(self._con):
+        target = self._target
+        with target.transaction():
             for name in names:
-                self._con.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(name)}")
-            if duckdb_engine.table_exists(self._con, "gen_metadata"):
-                self._con.execute("DELETE FROM gen_metadata WHERE key IN "
-                                  "('config_fingerprint', 'config_data')")
+                target.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(name)}")
+            if target.table_exists("gen_metadata"):
+                target.execute("DELETE FROM gen_metadata WHERE key IN "
+                               "('config_fingerprint', 'config_data')")
         self._tables_created = False
         self._state = None
 
