@@ -244,12 +244,23 @@ class FactDataGenerator(
         partitions: set[tuple[str, date]] = set()
         outbox_events = 0
         tracker = HourlyProgressTracker(sorted(self._included_tables))
+        # Day d + 1 is generated while day d is written: generation needs only d's state.
+        upcoming = asyncio.ensure_future(self._generate(days[0], state)) if days else None
         for number, day in enumerate(days, start=1):
             self._send_throttled_progress_update(
                 number, f"Generating {day} (day {number}/{len(days)})",
                 progress=(number - 1) / len(days), table_counts=dict(counts))
-            state, written, events = await self._run_day(day, state)
-            outbox_events += events
+            result = await upcoming
+            upcoming = (asyncio.ensure_future(self._generate(days[number], result.state))
+                        if number < len(days) else None)
+            try:
+                written = await self._write_result(day, result)
+            except BaseException:
+                if upcoming is not None:
+                    upcoming.cancel()
+                raise
+            state = result.state
+            outbox_events += result.outbox.num_rows if result.outbox is not None else 0
             for name, rows in written.items():
                 counts[name] += rows
                 if rows:
@@ -326,9 +337,14 @@ class FactDataGenerator(
                                  len(master.stores.store_id), len(master.dcs.dc_id),
                                  len(master.products.product_id), master.trucks.truck_id)
 
-    async def _run_day(self, day: date, state: CarriedState | None
-                       ) -> tuple[CarriedState, dict[str, int], int]:
-        result = await asyncio.to_thread(self._generate_day, day, state)
+    async def _generate(self, day: date, state: CarriedState | None) -> DayResult:
+        try:
+            return await asyncio.to_thread(self._generate_day, day, state)
+        except Exception as exc:
+            raise GenerationError(f"generating {day} failed: {exc}", day=day) from exc
+
+    async def _write_result(self, day: date, result: DayResult) -> dict[str, int]:
+        """Commit one generated day; a cancellation before COMMIT rolls it back."""
         cancelled = threading.Event()
         write = asyncio.ensure_future(asyncio.to_thread(
             self._write_day, day, result.batches, result.state_writes, result.outbox,
@@ -341,10 +357,9 @@ class FactDataGenerator(
                 await write
             raise
         except Exception as exc:
-            raise GenerationError(f"generating {day} failed: {exc}", day=day) from exc
+            raise GenerationError(f"writing {day} failed: {exc}", day=day) from exc
         self._state_last_day = day
-        events = result.outbox.num_rows if result.outbox is not None else 0
-        return result.state, written, events
+        return written
 
     def _generate_day(self, day: date, carried: CarriedState | None) -> DayResult:
         """One simulated day, step by step as in behaviour.md §15. Writes nothing."""
