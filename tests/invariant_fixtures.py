@@ -14,13 +14,12 @@ launched) and four customers, over 2024-03-04 (D1) and 2024-03-05 (D2):
 
 The rows are written as portable SQL ``INSERT`` statements (:func:`statements`), so the same
 data loads into DuckDB and PostgreSQL. Money is given in cents; the DECIMAL twin of each cents
-column is derived as cents / 100. :func:`outbox_statements` derives one outbox event per fact
-row, following fact-tables.md §20.
+column is derived as cents / 100. ``invariant_outbox.outbox_rows`` derives one outbox event per fact
+row, following fact-tables.md §20 (``invariant_outbox``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -31,6 +30,7 @@ from typing import Any
 import duckdb
 from sqlalchemy import Connection
 
+from invariant_outbox import dsid, outbox_rows
 from retail_datagen.config.settings import create_test_config
 from retail_datagen.db import duckdb_engine, schema
 from retail_datagen.db.fact_schema import FACT_TABLE_DB_NAMES, FACT_TABLES
@@ -50,11 +50,6 @@ CAMPAIGN = "CMP2024030401"
 def ts(text: str) -> datetime:
     """``"2024-03-04 10:15:00"`` (optionally with ``.ffffff``) as a datetime."""
     return datetime.fromisoformat(text)
-
-
-def dsid(day: date, n: int) -> int:
-    """Day-sequenced id: YYYYMMDD × 10^9 + n."""
-    return int(day.strftime("%Y%m%d")) * 1_000_000_000 + n
 
 
 # --- rows ----------------------------------------------------------------------------------------
@@ -544,120 +539,9 @@ def statements(*, outbox: bool = False) -> list[str]:
             *_marketing(), *_state(outbox)]
 
 
-# --- outbox -------------------------------------------------------------------------------------
+# --- loading ------------------------------------------------------------------------------------
 
 Fetch = Callable[[str], list[dict[str, Any]]]
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def trace_id(logical: str, row: dict[str, Any]) -> str:
-    """``<logical>:`` + the row's key values (fact-tables.md §0)."""
-    parts = []
-    for key in schema.primary_key(logical):
-        value = row[key]
-        parts.append(_iso(value) if isinstance(value, datetime) else str(value))
-    return f"{logical}:" + ":".join(parts)
-
-
-_TYPE_COLUMNS = {
-    "receipts": ("receipt_type", {"SALE": "receipt_created", "RETURN": "receipt_returned"}),
-    "truck_moves": ("status", {"SCHEDULED": "truck_scheduled", "LOADING": "truck_loading",
-                               "IN_TRANSIT": "truck_departed", "ARRIVED": "truck_arrived",
-                               "UNLOADING": "truck_unloading", "COMPLETED": "truck_completed"}),
-    "truck_inventory": ("action", {"LOAD": "truck_loaded", "UNLOAD": "truck_unloaded"}),
-    "store_ops": ("operation_type", {"OPENED": "store_opened", "CLOSED": "store_closed"}),
-}
-_CONSTANT_TYPES = {
-    "dc_inventory_txn": "inventory_updated", "store_inventory_txn": "inventory_updated",
-    "receipt_lines": "receipt_line_added", "foot_traffic": "customer_entered",
-    "ble_pings": "ble_ping_detected", "customer_zone_changes": "customer_zone_changed",
-    "marketing": "ad_impression", "online_orders": "online_order_created",
-    "online_order_lines": "online_order_line_added", "fact_payments": "payment_processed",
-    "stockouts": "stockout_detected", "promotions": "promotion_applied",
-    "promo_lines": "promotion_line_applied", "reorders": "reorder_triggered",
-}
-
-
-def message_type(logical: str, row: dict[str, Any]) -> str:
-    """The event's message_type (fact-tables.md §20)."""
-    if logical in _TYPE_COLUMNS:
-        column, mapping = _TYPE_COLUMNS[logical]
-        return mapping[row[column]]
-    return _CONSTANT_TYPES[logical]
-
-
-def outbox_statements(fetch: Fetch) -> list[str]:
-    """One outbox event per fact row, with outbox ids as a DSID over each day's events."""
-    rows = {t: fetch(f"SELECT * FROM {FACT_TABLE_DB_NAMES[t]}") for t in FACT_TABLES}
-    receipt_store = {r["receipt_id_ext"]: r["store_id"] for r in rows["receipts"]}
-    shipment_dc = {r["shipment_id"]: r["dc_id"] for r in rows["truck_moves"]}
-
-    def partition(logical: str, row: dict[str, Any]) -> str:
-        if logical in ("receipt_lines", "promo_lines"):
-            return f"store:{receipt_store[row['receipt_id_ext']]}"
-        if logical in ("truck_moves", "truck_inventory"):
-            return f"dc:{shipment_dc[row['shipment_id']]}"
-        if logical in ("online_orders", "online_order_lines"):
-            return f"order:{row['order_id_ext']}"
-        if logical == "marketing":
-            return f"campaign:{row['campaign_id']}"
-        if logical == "fact_payments" and row["order_id_ext"] is not None:
-            return f"order:{row['order_id_ext']}"
-        if row.get("store_id") is not None:
-            return f"store:{row['store_id']}"
-        return f"dc:{row['dc_id']}"
-
-    def correlation(logical: str, row: dict[str, Any]) -> str | None:
-        if logical in ("receipt_lines", "promotions", "promo_lines"):
-            return row["receipt_id_ext"]
-        if logical == "receipts":
-            return row["return_for_receipt_id_ext"]
-        if logical in ("dc_inventory_txn", "store_inventory_txn"):
-            return row["source"]
-        if logical == "fact_payments":
-            return row["receipt_id_ext"] or row["order_id_ext"]
-        if logical == "online_order_lines":
-            return row["order_id_ext"]
-        if logical in ("truck_moves", "truck_inventory"):
-            return row["shipment_id"]
-        return None
-
-    events = []
-    for order, logical in enumerate(FACT_TABLES):
-        for row in rows[logical]:
-            payload = {(k[: -len("_ext")] if k.endswith("_id_ext") else k): _json_value(v)
-                       for k, v in row.items()}
-            trace = trace_id(logical, row)
-            payload["trace_id"] = trace
-            events.append((row["event_ts"], order, trace, logical, row, payload))
-    events.sort(key=lambda e: e[:3])
-    out, per_day = [], {}
-    for event_ts, _, trace, logical, row, payload in events:
-        n = per_day[event_ts.date()] = per_day.get(event_ts.date(), 0) + 1
-        out.append({
-            "outbox_id": dsid(event_ts.date(), n), "event_ts": event_ts,
-            "message_type": message_type(logical, row), "payload": json.dumps(payload),
-            "status": "pending", "attempts": 0, "partition_key": partition(logical, row),
-            "trace_id": trace, "correlation_id": correlation(logical, row),
-            "schema_version": schema.SCHEMA_VERSION, "source": "retail-datagen",
-        })
-    return [insert(schema.OUTBOX_TABLE, out)]
-
-
-# --- loading ------------------------------------------------------------------------------------
 
 ALL_TABLES: tuple[str, ...] = (*schema.DIM_TABLES,
                                *(FACT_TABLE_DB_NAMES[t] for t in FACT_TABLES),
@@ -679,8 +563,7 @@ def load_duckdb(con: duckdb.DuckDBPyConnection, *, outbox: bool = False) -> None
     for statement in statements(outbox=outbox):
         con.execute(statement)
     if outbox:
-        for statement in outbox_statements(_duck_fetch(con)):
-            con.execute(statement)
+        con.execute(insert(schema.OUTBOX_TABLE, outbox_rows(_duck_fetch(con))))
 
 
 def build_duckdb(path: str | os.PathLike[str], *, outbox: bool = False) -> Path:
@@ -695,16 +578,19 @@ def build_duckdb(path: str | os.PathLike[str], *, outbox: bool = False) -> Path:
 
 def load_sqlalchemy(conn: Connection, *, outbox: bool = False) -> None:
     """Create every table (with keys and FKs) through SQLAlchemy and insert the fixture."""
+
+    def execute(sql: str) -> Any:
+        # pyformat drivers read '%' as a placeholder marker.
+        return conn.exec_driver_sql(sql.replace("%", "%%"))
+
     schema.metadata.create_all(conn)
     for statement in statements(outbox=outbox):
-        conn.exec_driver_sql(statement)
+        execute(statement)
     if outbox:
         def fetch(sql: str) -> list[dict[str, Any]]:
-            result = conn.exec_driver_sql(sql)
-            return [dict(r._mapping) for r in result]
+            return [dict(r._mapping) for r in execute(sql)]
 
-        for statement in outbox_statements(fetch):
-            conn.exec_driver_sql(statement)
+        execute(insert(schema.OUTBOX_TABLE, outbox_rows(fetch)))
 
 
 def corrupt(execute: Callable[[str], Any], corruption: str | tuple[str, ...]) -> None:
@@ -715,7 +601,6 @@ def corrupt(execute: Callable[[str], Any], corruption: str | tuple[str, ...]) ->
 
 __all__ = [
     "D1", "D2", "LEG1", "LEG2", "O1", "O2", "O3", "R1", "S1", "S2", "S3", "S4",
-    "build_duckdb", "corrupt", "dsid", "load_duckdb", "load_sqlalchemy", "message_type",
-    "outbox_statements", "statements", "trace_id", "ts",
+    "build_duckdb", "corrupt", "dsid", "load_duckdb", "load_sqlalchemy", "statements", "ts",
 ]
 

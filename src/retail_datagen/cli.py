@@ -431,12 +431,26 @@ def facts(
 
     state = _state(ctx)
     config, target, last = state.config(), state.target(), end.date()
+    from retail_datagen.generators.fact_generators.core import resolve_fact_tables
+
+    resolve_fact_tables(_split(tables) or None)  # a bad name must fail before --reset drops
+    if reset:
+        # Before the generator is built: it refuses tables that differ from the contract,
+        # which is what --reset repairs.
+        from retail_datagen.db.target import open_target
+        from retail_datagen.generators.fact_generators.persistence_mixin import (
+            drop_fact_tables,
+        )
+
+        opened = open_target(target, config.paths.duckdb)
+        try:
+            drop_fact_tables(opened)
+        finally:
+            opened.close()
+        state.notice("facts and generator state dropped (--reset)")
     generator = FactDataGenerator(config, target)
     try:
         generator.set_included_tables(_split(tables) or None)
-        if reset:
-            generator.reset_facts()
-            state.notice("facts and generator state dropped (--reset)")
         with MasterDataGenerator(config, target) as master_generator:
             if not master_generator.master_data_exists():
                 state.notice("master data not found; generating it first")

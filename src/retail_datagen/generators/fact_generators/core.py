@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -33,21 +33,27 @@ from retail_datagen.errors import (
     UnknownTableError,
 )
 from retail_datagen.generators.fact_generators.data_loading_mixin import DataLoadingMixin
-from retail_datagen.generators.fact_generators.day_types import DayContext, InventoryEvents
+from retail_datagen.generators.fact_generators.day_types import (
+    DayContext,
+    DayResult,
+    InventoryEvents,
+)
 from retail_datagen.generators.fact_generators.inventory_mixin import (
     InventoryMixin,
     balance_before,
     resolve_events,
 )
-from retail_datagen.generators.fact_generators.logistics_mixin import LogisticsMixin
+from retail_datagen.generators.fact_generators.logistics_mixin import OUTBOUND, LogisticsMixin
 from retail_datagen.generators.fact_generators.marketing_mixin import MarketingMixin
 from retail_datagen.generators.fact_generators.models import FactGenerationSummary
 from retail_datagen.generators.fact_generators.online_orders_mixin import OnlineOrdersMixin
 from retail_datagen.generators.fact_generators.payments_mixin import PaymentsMixin
 from retail_datagen.generators.fact_generators.persistence_mixin import (
+    TRACE_ID,
     PersistenceMixin,
     StateWrites,
     _Cancelled,
+    config_metadata_rows,
 )
 from retail_datagen.generators.fact_generators.progress import HourlyProgressTracker
 from retail_datagen.generators.fact_generators.progress_reporting_mixin import (
@@ -71,6 +77,7 @@ from retail_datagen.generators.fact_generators.state import (
     inventory_rows,
     leg_lines_table,
     legs_table,
+    merge_pending_returns,
     state_from_tables,
     supplier_orders_table,
     trucks_table,
@@ -94,16 +101,6 @@ def _as_date(value: date | datetime) -> date:
             value = value.astimezone(UTC)
         return value.date()
     return value
-
-
-@dataclass
-class DayResult:
-    """What ``_generate_day`` hands to ``_write_day``."""
-
-    batches: dict[str, list[pa.Table]]  # included logical table -> PascalCase parts
-    state: CarriedState
-    state_writes: StateWrites
-    outbox: pa.Table | None
 
 
 class FactDataGenerator(
@@ -155,6 +152,9 @@ class FactDataGenerator(
         self._seed = config.seed
         self._target: Target = open_target(session, config.paths.duckdb)
         self._target.check_schema()
+        # The next day is generated on one thread while the database writes this one, so
+        # the database gets the rest of the worker budget.
+        self._target.set_threads(max(1, config.performance.get_max_workers() - 1))
         self._master = None
         self._pools = None
         self._keyword_groups = None
@@ -171,19 +171,12 @@ class FactDataGenerator(
 
     # -- public API --------------------------------------------------------------------
     def set_included_tables(self, tables: Iterable[str] | None) -> None:
-        """Write only these fact tables (logical or DB names); None or empty means all."""
-        if not tables:
-            self._included_tables = set(self.FACT_TABLES)
-            return
-        chosen = set()
-        for name in tables:
-            try:
-                chosen.add(schema.logical_fact_name(name))
-            except UnknownTableError as exc:
-                raise UnknownTableError(
-                    f"unknown fact table {name!r}; valid names are: "
-                    + ", ".join(self.FACT_TABLES)) from exc
-        self._included_tables = chosen
+        """Write only these fact tables (logical or DB names); None or empty means all.
+
+        Raises:
+            UnknownTableError: a name is not a fact table; the message lists the valid names.
+        """
+        self._included_tables = resolve_fact_tables(tables)
 
     def get_generation_summary(self, summary: FactGenerationSummary) -> dict[str, Any]:
         """A JSON-friendly summary of a generation call (api.md §4.3)."""
@@ -380,7 +373,7 @@ class FactDataGenerator(
             ctx, state.supplier_orders)
         state.dc_on_order -= arrived
         pending = state.pending_returns
-        due_mask = pc_equal_date(pending.column("return_date"), day)
+        due_mask = pc.equal(pending.column("return_date"), pa.scalar(day, pa.date32()))
         due = pending.filter(due_mask)
 
         # 3. Marketing.
@@ -416,8 +409,8 @@ class FactDataGenerator(
         dc_requests = InventoryEvents.concat([supplier_in, online.dc_events])
         dc_2300 = dc_start.copy()
         before_alloc = (dc_requests.ts_us < at_2300) | (
-            (dc_requests.ts_us == at_2300) & (dc_requests.txn_type < OUTBOUND_RANK))
-        resolve_events(_take_events(dc_requests, np.flatnonzero(before_alloc)), dc_2300)
+            (dc_requests.ts_us == at_2300) & (dc_requests.txn_type < OUTBOUND))
+        resolve_events(dc_requests.take(np.flatnonzero(before_alloc)), dc_2300)
         reorders, outbound, new_legs, new_lines = self._generate_truck_movements(
             ctx, on_hand_2300, transit_2300, state.store_rp, dc_2300, state.truck_available)
         dc_events = InventoryEvents.concat([dc_requests, outbound])
@@ -494,8 +487,8 @@ class FactDataGenerator(
         state.legs = legs.take(open_legs)
         keep_lines = np.isin(leg_lines.shipment_id, state.legs.shipment_id)
         state.leg_lines = leg_lines.take(np.flatnonzero(keep_lines))
-        state.pending_returns = _merge_pending(pending.filter(pc_after_date(
-            pending.column("return_date"), day)), new_pending)
+        later = pc.greater(pending.column("return_date"), pa.scalar(day, pa.date32()))
+        state.pending_returns = merge_pending_returns(pending.filter(later), new_pending)
         batches = {name: tables for name, tables in parts.items() if name in wanted}
         if self._publish_outbox:
             batches = {name: [self._with_trace_ids(name, t) for t in tables]
@@ -509,8 +502,8 @@ class FactDataGenerator(
                 None if first_day else (state.dc_on_hand != dc_start)
                 | (state.dc_on_order != order_start)),
             initial_inventory=initial_inventory_rows(
-                _opening(state, store_start, dc_start), master.stores.store_id,
-                master.dcs.dc_id) if first_day else None,
+                replace(state, store_on_hand=store_start, dc_on_hand=dc_start),
+                master.stores.store_id, master.dcs.dc_id) if first_day else None,
             shipments=legs_table(state.legs),
             shipment_lines=leg_lines_table(state.leg_lines),
             trucks=trucks_table(master.trucks.truck_id, state.truck_available,
@@ -576,43 +569,18 @@ class FactDataGenerator(
             return list(pool.map(fn, range(n)))
 
 
-OUTBOUND_RANK = 5
-TRACE_ID = "TraceId"
-
-
-def pc_equal_date(column: pa.ChunkedArray, day: date) -> pa.ChunkedArray:
-    return pc.equal(column, pa.scalar(day, pa.date32()))
-
-
-def pc_after_date(column: pa.ChunkedArray, day: date) -> pa.ChunkedArray:
-    return pc.greater(column, pa.scalar(day, pa.date32()))
-
-
-def _take_events(events: InventoryEvents, idx: np.ndarray) -> InventoryEvents:
-    return InventoryEvents(events.node_idx[idx], events.product_idx[idx], events.ts_us[idx],
-                           events.txn_type[idx], events.source.take(pa.array(idx, pa.int64())),
-                           events.delta[idx], events.truck_id[idx])
-
-
-def _merge_pending(kept: pa.Table, new: pa.Table) -> pa.Table:
-    target = schema.arrow_schema("gen_state_pending_returns")
-    merged = pa.concat_tables([kept.cast(target), new.cast(target)])
-    return merged.sort_by([("return_date", "ascending"), ("receipt_id_ext", "ascending"),
-                           ("line_num", "ascending")])
-
-
-def _opening(state: CarriedState, store_start: np.ndarray, dc_start: np.ndarray
-             ) -> CarriedState:
-    """The state's opening balances (for ``gen_initial_inventory`` on the first day)."""
-    from dataclasses import replace
-
-    return replace(state, store_on_hand=store_start, dc_on_hand=dc_start)
-
-
-def config_metadata_rows(config: RetailConfig) -> pa.Table:
-    """The ``gen_metadata`` rows written on the first fact day."""
-    return pa.table({"key": ["config_fingerprint", "config_data"],
-                     "value": [config.fingerprint(), config.config_data()]})
+def resolve_fact_tables(tables: Iterable[str] | None) -> set[str]:
+    """Logical fact table names of ``tables`` (logical or DB names); all when empty."""
+    if not tables:
+        return set(schema.FACT_TABLES)
+    chosen = set()
+    for name in tables:
+        try:
+            chosen.add(schema.logical_fact_name(name))
+        except UnknownTableError as exc:
+            raise UnknownTableError(f"unknown fact table {name!r}; valid names are: "
+                                    + ", ".join(schema.FACT_TABLES)) from exc
+    return chosen
 
 
 __all__ = ["FactDataGenerator", "config_metadata_rows"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -96,6 +97,12 @@ class InventoryEvents:
     def __len__(self) -> int:
         return int(self.delta.shape[0])
 
+    def take(self, idx: np.ndarray) -> InventoryEvents:
+        """The events at positions ``idx``, in that order."""
+        return InventoryEvents(self.node_idx[idx], self.product_idx[idx], self.ts_us[idx],
+                               self.txn_type[idx], self.source.take(pa.array(idx, pa.int64())),
+                               self.delta[idx], self.truck_id[idx])
+
     @staticmethod
     def empty() -> InventoryEvents:
         z = np.zeros(0, dtype=np.int64)
@@ -129,3 +136,15 @@ class ResolvedEvents:
     applied: np.ndarray  # int64
     balance: np.ndarray  # int64
     previous: np.ndarray  # int64
+
+
+@dataclass
+class DayResult:
+    """What ``_generate_day`` hands to ``_write_day``."""
+
+    batches: dict[str, list[pa.Table]]  # included logical table -> PascalCase parts
+    state: Any  # state.CarriedState
+    state_writes: Any  # persistence_mixin.StateWrites
+    outbox: pa.Table | None
+
+

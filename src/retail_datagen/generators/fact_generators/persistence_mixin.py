@@ -11,14 +11,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy
 
+from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
+from retail_datagen.db.target import Target
 from retail_datagen.errors import SchemaContractError
 from retail_datagen.generators.fact_generators.utils_mixin import US_PER_HOUR, day_start_us
 
@@ -206,26 +206,35 @@ class PersistenceMixin:
 
     def reset_facts(self) -> None:
         """Drop every fact table, the outbox and the ``gen_*`` tables except ``gen_metadata``."""
-        names = (*schema.FACT_TABLE_DB_NAMES.values(), schema.OUTBOX_TABLE,
-                 *(t for t in schema.STATE_TABLES if t != "gen_metadata"))
-        target = self._target
-        with target.transaction():
-            for name in names:
-                target.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(name)}")
-            if target.table_exists("gen_metadata"):
-                target.execute("DELETE FROM gen_metadata WHERE key IN "
-                               "('config_fingerprint', 'config_data')")
+        drop_fact_tables(self._target)
         self._tables_created = False
         self._state = None
+        self._state_last_day = None
+
+
+def drop_fact_tables(target: Target) -> None:
+    """Drop the facts, the outbox and the generator state of ``target``; keep the dims.
+
+    A module-level function so that a database whose tables no longer match the contract can
+    be reset before a generator (which checks the schema) is built on it.
+    """
+    names = (*schema.FACT_TABLE_DB_NAMES.values(), schema.OUTBOX_TABLE,
+             *(t for t in schema.STATE_TABLES if t != "gen_metadata"))
+    with target.transaction():
+        for name in names:
+            target.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(name)}")
+        if target.table_exists("gen_metadata"):
+            target.execute("DELETE FROM gen_metadata WHERE key IN "
+                           "('config_fingerprint', 'config_data')")
 
 
 class _Cancelled(Exception):
     """Raised inside the day's transaction when the caller was cancelled before COMMIT."""
 
 
-def count_rows_by_table(batches: Mapping[str, pa.Table]) -> dict[str, Any]:
-    return {name: batch.num_rows for name, batch in batches.items()}
+def config_metadata_rows(config: RetailConfig) -> pa.Table:
+    """The ``gen_metadata`` rows written on the first fact day."""
+    return pa.table({"key": ["config_fingerprint", "config_data"],
+                     "value": [config.fingerprint(), config.config_data()]})
 
 
-def event_dates(table: pa.Table) -> np.ndarray:
-    return pc.unique(pc.cast(table.column("EventTS"), pa.date32())).to_numpy()

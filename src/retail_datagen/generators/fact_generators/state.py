@@ -311,3 +311,11 @@ def state_from_tables(first_day: date, tables: dict[str, pa.Table], n_stores: in
         .cast(schema.arrow_schema("gen_state_campaigns")),
         pending_returns=returns.cast(schema.arrow_schema("gen_state_pending_returns")),
     )
+
+
+def merge_pending_returns(kept: pa.Table, new: pa.Table) -> pa.Table:
+    """Pending returns still due after the day plus the day's new ones, in key order."""
+    target = schema.arrow_schema("gen_state_pending_returns")
+    merged = pa.concat_tables([kept.cast(target), new.cast(target)])
+    return merged.sort_by([("return_date", "ascending"), ("receipt_id_ext", "ascending"),
+                           ("line_num", "ascending")])

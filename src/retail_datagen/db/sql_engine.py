@@ -1,0 +1,699 @@
+"""SQLAlchemy write target: PostgreSQL through ``COPY``, any other dialect through executemany.
+
+:class:`SqlTarget` implements the :class:`~retail_datagen.db.target.Target` interface over a
+SQLAlchemy ``Engine`` (or a caller's ``Connection``), so the fact engine and the master
+generator write to PostgreSQL with the same code that writes DuckDB (api.md §4.5):
+
+* tables come from ``metadata.create_all`` with every primary key, dimension FK, the outbox
+  ``UNIQUE(trace_id)`` and its index, as declared in :mod:`retail_datagen.db.schema`;
+* appends to PostgreSQL (psycopg 3) stream the Arrow table as CSV, formatted by Arrow's C++
+  writer, into ``COPY t (<cols>) FROM STDIN``; other dialects get ``insert(t)`` executemany in
+  chunks of :data:`SQL_CHUNK_ROWS` rows;
+* state upserts use ``INSERT … ON CONFLICT (<pk>) DO UPDATE`` on PostgreSQL and delete-then-
+  insert elsewhere;
+* reads come back as Arrow with the contract types of the table they select from.
+
+The engine's SQL uses ``?`` placeholders (the DuckDB style); they become SQLAlchemy bound
+parameters, so every dialect receives its own parameter style.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import (
+    Connection,
+    Date,
+    DateTime,
+    Double,
+    Engine,
+    Float,
+    Numeric,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    insert,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.types import TypeEngine
+
+from retail_datagen.db import schema
+from retail_datagen.db.duckdb_engine import _table_diff
+from retail_datagen.errors import (
+    DatabaseError,
+    SchemaContractError,
+    SchemaMismatchError,
+    UnknownTableError,
+)
+
+#: Rows per ``execute(insert(t), rows)`` call on dialects without a bulk path.
+SQL_CHUNK_ROWS = 10_000
+#: Rows formatted as CSV per write into a ``COPY`` stream; bounds the memory of one append.
+COPY_BATCH_ROWS = 65_536
+#: Rows fetched per round trip when reading into Arrow.
+FETCH_ROWS = 65_536
+#: Upserts up to this size go through one multi-row ``INSERT … ON CONFLICT``; larger ones are
+#: copied into a temporary table first, because COPY is far faster than bound parameters.
+UPSERT_COPY_THRESHOLD = 2_000
+
+# Strings to skip ('…', "…") and the placeholders to translate, in one left-to-right scan.
+_PLACEHOLDER_SCAN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
+# What text() would take for a named parameter; escaped so that SQL such as 'store:1' is safe.
+_TEXT_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
+_FROM_TABLE = re.compile(r"\bFROM\s+(\"?)(\w+)\1", re.IGNORECASE)
+_TEMP_IDS = itertools.count(1)
+
+# Quote every string so that an empty string ("") and NULL (nothing) stay apart in COPY CSV.
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+# Result columns that are not contract columns (expressions) are typed from the PostgreSQL
+# type OID; numeric uses the precision/scale psycopg reports.
+_PG_OID_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1042: pa.string(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+}
+_PG_NUMERIC_OID = 1700
+
+
+def contract_type_name(type_: TypeEngine) -> str:
+    """The contract name (as in ``schema.duckdb_columns``) of a reflected column type.
+
+    Args:
+        type_: A type reflected by SQLAlchemy's inspector (any dialect).
+
+    Returns:
+        ``BIGINT``, ``DOUBLE``, ``DECIMAL(p,s)``, ``TIMESTAMP``, ``VARCHAR`` …; a type the
+        contract does not use keeps its own upper-case name, so the diff shows it.
+    """
+    if isinstance(type_, DateTime) and getattr(type_, "timezone", False):
+        return "TIMESTAMP WITH TIME ZONE"
+    if isinstance(type_, Float) and not isinstance(type_, Double):
+        # REAL and FLOAT(n ≤ 24) would otherwise read as a DECIMAL without precision.
+        return "REAL" if (getattr(type_, "precision", None) or 0) <= 24 else "DOUBLE"
+    try:
+        return schema.duckdb_type(type_)
+    except TypeError:
+        return str(type_).upper()
+
+
+def _bind_type(value: Any) -> TypeEngine | None:
+    # datetime before date: a datetime is a date. Typed binds make SQLite store and compare
+    # dates in the same text format that insert(t) uses.
+    if isinstance(value, datetime):
+        return DateTime()
+    if isinstance(value, date):
+        return Date()
+    if isinstance(value, Decimal):
+        return Numeric(38, 10)
+    return None
+
+
+def to_text(sql: str, params: Sequence[Any] = ()) -> TextClause:
+    """Turn engine SQL with ``?`` placeholders into a ``text()`` clause with bound parameters.
+
+    ``?`` inside quoted strings and identifiers is left alone, and colons that ``text()``
+    would read as named parameters are escaped, so the SQL reaches the database unchanged.
+
+    Args:
+        sql: One SQL statement in the engine's dialect-neutral style.
+        params: One value per ``?``, in order.
+
+    Returns:
+        The clause, with ``:p0, :p1, …`` bound to ``params``.
+
+    Raises:
+        ValueError: The number of placeholders differs from ``len(params)``.
+    """
+    pieces: list[str] = []
+    count = 0
+    last = 0
+    for match in _PLACEHOLDER_SCAN.finditer(sql):
+        pieces.append(_TEXT_BIND.sub(r"\\:\1", sql[last:match.start()]))
+        token = match.group(0)
+        if token == "?":
+            pieces.append(f":p{count}")
+            count += 1
+        else:
+            pieces.append(_TEXT_BIND.sub(r"\\:\1", token))
+        last = match.end()
+    pieces.append(_TEXT_BIND.sub(r"\\:\1", sql[last:]))
+    if count != len(params):
+        raise ValueError(f"SQL has {count} '?' placeholders but {len(params)} parameters")
+    clause = text("".join(pieces))
+    if params:
+        clause = clause.bindparams(*(
+            bindparam(f"p{i}", value, type_=_bind_type(value))
+            for i, value in enumerate(params)
+        ))
+    return clause
+
+
+def _from_table(sql: str) -> str | None:
+    match = _FROM_TABLE.search(sql)
+    if match and match.group(2) in schema.metadata.tables:
+        return match.group(2)
+    return None
+
+
+def _checked_columns(db_name: str, data: pa.Table) -> list[str]:
+    contract = [c.name for c in schema.table(db_name).c]
+    unknown = [c for c in data.column_names if c not in contract]
+    if unknown or len(set(data.column_names)) != len(data.column_names):
+        raise SchemaContractError(
+            f"Arrow batch for {db_name} has columns not in the contract or repeated: "
+            f"{unknown or data.column_names}; expected a subset of {contract}"
+        )
+    return data.column_names
+
+
+def _in_range_order(data: pa.Table, column: str,
+                    bounds: Sequence[tuple[object, object]]) -> pa.Table:
+    """The rows of ``data`` range by range (``lo <= column < hi``), as one filter per range
+    would give them, in a single vectorised pass; rows outside every range are dropped.
+
+    The ranges must not overlap (each row belongs to at most one).
+    """
+    if not bounds:
+        return data.slice(0, 0)
+    unit = data.schema.field(column).type
+    lo = pa.array([b[0] for b in bounds], unit).cast(pa.int64()).to_numpy()
+    hi = pa.array([b[1] for b in bounds], unit).cast(pa.int64()).to_numpy()
+    values = data.column(column).cast(pa.int64()).to_numpy()
+    by_lo = np.argsort(lo, kind="stable")
+    slot = np.searchsorted(lo[by_lo], values, side="right") - 1
+    candidate = by_lo[np.clip(slot, 0, None)]
+    inside = (slot >= 0) & (values < hi[candidate])
+    rank = np.where(inside, candidate, len(bounds))
+    if inside.all() and (rank[1:] >= rank[:-1]).all():
+        return data  # already in range order: no copy
+    order = np.argsort(rank, kind="stable")[: int(inside.sum())]
+    return data.take(pa.array(order))
+
+
+class SqlTarget:
+    """A SQLAlchemy database as a write target (PostgreSQL with COPY, others generic).
+
+    Outside :meth:`transaction`, every write commits on its own and every read uses a short
+    connection. Inside it, every method uses the transaction's connection, so the statements
+    of one generated day commit or roll back together.
+
+    Args:
+        bind: An ``Engine``, or a ``Connection`` that is used as given (never closed here).
+        owned: Whether :meth:`close` disposes of the engine (it was created from a URL).
+
+    Attributes:
+        dialect: The SQLAlchemy dialect name (``"postgresql"``, ``"sqlite"`` …).
+        raw: The ``Engine`` or ``Connection`` (what ``run_invariants`` and co. accept).
+    """
+
+    def __init__(self, bind: Engine | Connection, *, owned: bool = False) -> None:
+        self.raw: Engine | Connection = bind
+        self.dialect: str = bind.dialect.name
+        self._owned = owned
+        # The transaction belongs to the thread that opened it: the engine generates the next
+        # day on another thread while one is written, and that thread must not join it.
+        self._local = threading.local()
+        # COPY needs psycopg 3's cursor.copy(); other PostgreSQL drivers use executemany.
+        self._copy = self.dialect == "postgresql" and bind.dialect.driver == "psycopg"
+
+    @classmethod
+    def open(cls, session: str | Engine | Connection) -> SqlTarget:
+        """Open a target for a SQLAlchemy URL, ``Engine`` or ``Connection``.
+
+        A bare ``postgresql://`` URL selects the psycopg 3 driver, the one the ``[postgres]``
+        extra installs.
+
+        Args:
+            session: A URL such as ``postgresql+psycopg://user@host/db`` or
+                ``sqlite:///file.db``, or an ``Engine``/``Connection`` used as given.
+
+        Returns:
+            The target; it owns (and :meth:`close` disposes of) an engine made from a URL.
+
+        Raises:
+            DatabaseError: The URL is malformed or its driver is not installed.
+        """
+        if isinstance(session, Engine | Connection):
+            return cls(session, owned=False)
+        try:
+            url = make_url(session)
+            if url.drivername == "postgresql":
+                url = url.set(drivername="postgresql+psycopg")
+            engine = create_engine(url)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise DatabaseError(f"cannot open database URL {session!r}: {exc}") from exc
+        return cls(engine, owned=True)
+
+    # -- connections -----------------------------------------------------------------------
+    @property
+    def _tx(self) -> Connection | None:
+        return getattr(self._local, "tx", None)
+
+    @_tx.setter
+    def _tx(self, conn: Connection | None) -> None:
+        self._local.tx = conn
+
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Connection]:
+        if self._tx is not None:
+            yield self._tx
+            return
+        if isinstance(self.raw, Engine):
+            with self.raw.begin() if write else self.raw.connect() as conn:
+                yield conn
+            return
+        conn = self.raw
+        if conn.in_transaction():
+            # The caller's transaction: it decides when to commit.
+            yield conn
+        elif write:
+            with conn.begin():
+                yield conn
+        else:
+            try:
+                yield conn
+            finally:
+                # End the transaction the read began (autobegin), so that a later write
+                # starts and commits its own instead of nesting in one nobody commits.
+                if conn.in_transaction():
+                    conn.rollback()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Run a block in one transaction: COMMIT on success, ROLLBACK on any exception.
+
+        Cancellation (``BaseException``) rolls back too. A nested call joins the open
+        transaction. On a caller's ``Connection`` that is already in a transaction, the block
+        runs in a SAVEPOINT and the caller keeps control of the outer transaction.
+
+        Yields:
+            The connection every method uses until the block ends.
+        """
+        if self._tx is not None:
+            yield self._tx
+            return
+        if isinstance(self.raw, Engine):
+            with self.raw.begin() as conn:
+                self._tx = conn
+                try:
+                    yield conn
+                finally:
+                    self._tx = None
+            return
+        conn = self.raw
+        with conn.begin_nested() if conn.in_transaction() else conn.begin():
+            self._tx = conn
+            try:
+                yield conn
+            finally:
+                self._tx = None
+
+    # -- reading ---------------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        """Tell whether a contract or state table exists (in the search path on PostgreSQL).
+
+        Raises:
+            UnknownTableError: The name is not part of the schema.
+        """
+        db_name = schema.db_table_name(name)
+        with self._connection(write=False) as conn:
+            return bool(inspect(conn).has_table(db_name))
+
+    def _typed(self, sql: str, params: Sequence[Any]) -> tuple[TextClause, str | None]:
+        clause = to_text(sql, params)
+        source = _from_table(sql)
+        if source is None:
+            return clause, None
+        # Contract types make every dialect hand back date, datetime, Decimal and bool
+        # objects (SQLite stores them as text and numbers).
+        types = {c.name: c.type for c in schema.table(source).c}
+        return clause.columns(**types), source
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run a query and return its rows as tuples.
+
+        Args:
+            sql: A query with ``?`` placeholders.
+            params: One value per placeholder.
+
+        Returns:
+            The rows; columns of the table in the ``FROM`` clause come back with their
+            contract Python types.
+        """
+        clause, _ = self._typed(sql, params)
+        with self._connection(write=False) as conn:
+            return [tuple(row) for row in conn.execute(clause).fetchall()]
+
+    def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a query and return the result as an Arrow table, converted column by column.
+
+        Columns of the table named in the ``FROM`` clause get their contract Arrow type;
+        other columns the type of their PostgreSQL OID, or what Arrow infers. On PostgreSQL
+        (psycopg) a query without parameters is read through ``COPY (…) TO STDOUT`` and parsed
+        by Arrow's CSV reader; otherwise rows are fetched in chunks and transposed.
+
+        Args:
+            sql: A query with ``?`` placeholders.
+            params: One value per placeholder.
+
+        Returns:
+            The result, columns in query order.
+        """
+        clause, source = self._typed(sql, params)
+        contract = {} if source is None else {f.name: f.type
+                                              for f in schema.arrow_schema(source)}
+        with self._connection(write=False) as conn:
+            if self._copy and not params:
+                copied = _pg_copy_out(conn, sql, contract)
+                if copied is not None:
+                    return copied
+            return _fetch_arrow(conn, clause, contract, postgres=self.dialect == "postgresql")
+
+    def check_schema(self) -> None:
+        """Compare every existing contract table with its contract; raise on any difference.
+
+        Reflected types are mapped to the contract names (``DOUBLE PRECISION`` → ``DOUBLE``,
+        ``NUMERIC(18, 2)`` → ``DECIMAL(18,2)``, ``TIMESTAMP WITHOUT TIME ZONE`` →
+        ``TIMESTAMP``, ``VARCHAR(n)``/``TEXT`` → ``VARCHAR``); names, order and types must
+        match. Missing tables are skipped; nothing is changed.
+
+        Raises:
+            SchemaMismatchError: One or more tables differ; the message holds a per-table diff
+                and the remedy.
+        """
+        report: list[str] = []
+        bad_dims = False
+        with self._connection(write=False) as conn:
+            inspector = inspect(conn)
+            existing = set(inspector.get_table_names())
+            for name in schema.CONTRACT_TABLES:
+                if name not in existing:
+                    continue
+                found = [(c["name"], contract_type_name(c["type"]))
+                         for c in inspector.get_columns(name)]
+                problems = _table_diff(schema.duckdb_columns(name), found)
+                if problems:
+                    report.append(f"{name}: " + "; ".join(problems))
+                    bad_dims = bad_dims or name in schema.DIM_TABLES
+        if not report:
+            return
+        remedy = ("Nothing was changed. Drop the fact, outbox and state tables with "
+                  "FactDataGenerator.reset_facts() or the CLI's --reset")
+        if bad_dims:
+            remedy += ("; regenerate the dimension tables with "
+                       "MasterDataGenerator.generate_all(force=True)")
+        raise SchemaMismatchError("existing tables differ from the schema contract:\n  "
+                                  + "\n  ".join(report) + f"\n{remedy}.")
+
+    # -- writing ---------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (DDL or DML) with ``?`` placeholders.
+
+        Outside a transaction it commits on its own.
+        """
+        clause = to_text(sql, params)
+        with self._connection(write=True) as conn:
+            conn.execute(clause)
+
+    def create_tables(self, names: Iterable[str]) -> None:
+        """Create the given tables with ``metadata.create_all`` if they do not exist yet.
+
+        Primary keys, dimension FKs, the outbox ``UNIQUE(trace_id)`` and index are created as
+        declared; existing tables are left untouched.
+
+        Raises:
+            UnknownTableError: A name is not part of the schema (nothing is created then).
+        """
+        tables = [schema.table(n) for n in names]
+        with self._connection(write=True) as conn:
+            schema.metadata.create_all(conn, tables=tables, checkfirst=True)
+
+    def append(self, name: str, data: pa.Table,
+               bounds: list[tuple[object, object]] | None = None) -> int:
+        """Append an Arrow table: ``COPY`` on PostgreSQL, chunked executemany elsewhere.
+
+        Columns are matched by name; omitted columns get their server default.
+
+        Args:
+            name: A logical or database table name; the table must exist.
+            data: The rows, with contract column names and Arrow contract types.
+            bounds: ``(lo, hi)`` ranges of ``event_ts`` that together cover every row once;
+                one ``COPY`` (or insert series) per range. ``None`` writes all rows at once.
+
+        Returns:
+            The number of rows in ``data``.
+
+        Raises:
+            UnknownTableError: The name is not part of the schema.
+            SchemaContractError: The batch has a column the table does not have.
+        """
+        db_name = schema.db_table_name(name)
+        _checked_columns(db_name, data)
+        if data.num_rows == 0:
+            return 0
+        # The ranges stream one after the other through a single COPY (or insert series):
+        # the same rows in the same order as one statement per range, without the statements.
+        rows = data if bounds is None else _in_range_order(data, "event_ts", bounds)
+        with self._connection(write=True) as conn:
+            if self._copy:
+                _copy_in(conn, schema.quote_ident(db_name), rows)
+            else:
+                _insert_chunks(conn, db_name, rows)
+        return data.num_rows
+
+    def upsert(self, name: str, data: pa.Table) -> int:
+        """Insert or replace rows of a generator-state table by its primary key.
+
+        PostgreSQL uses ``INSERT … ON CONFLICT (<pk>) DO UPDATE``; other dialects delete the
+        keys of ``data`` and insert the rows, in the same transaction.
+
+        Args:
+            name: A ``gen_*`` table name; the table must exist.
+            data: The rows; each key may appear at most once.
+
+        Returns:
+            The number of rows written.
+
+        Raises:
+            UnknownTableError: ``name`` is not a ``gen_*`` state table.
+            SchemaContractError: The batch has a column the table does not have.
+        """
+        if name not in schema.STATE_TABLES:
+            raise UnknownTableError(
+                f"upsert needs a generator-state table, got {name!r}; valid names are: "
+                + ", ".join(schema.STATE_TABLES))
+        _checked_columns(name, data)
+        if data.num_rows == 0:
+            return 0
+        with self._connection(write=True) as conn:
+            if self.dialect == "postgresql":
+                _pg_upsert(conn, name, data, use_copy=self._copy)
+            else:
+                _delete_keys(conn, name, data)
+                _insert_chunks(conn, name, data)
+        return data.num_rows
+
+    def set_threads(self, threads: int) -> None:
+        """Accept the engine's thread budget; the database server schedules its own work."""
+
+    def close(self) -> None:
+        """Dispose of the engine if this target created it; a given bind stays open."""
+        if self._owned and isinstance(self.raw, Engine):
+            self.raw.dispose()
+
+
+def _fetch_arrow(conn: Connection, clause: TextClause, contract: dict[str, pa.DataType], *,
+                 postgres: bool) -> pa.Table:
+    """Fetch rows in chunks and build each chunk column by column."""
+    result = conn.execution_options(stream_results=True).execute(clause)
+    names = list(result.keys())
+    types = [contract.get(n) for n in names]
+    description = result.cursor.description if result.cursor is not None else None
+    if postgres and description is not None:
+        types = [t if t is not None else _pg_type(d)
+                 for t, d in zip(types, description, strict=True)]
+    chunks: list[pa.Table] = []
+    while rows := result.fetchmany(FETCH_ROWS):
+        columns = list(zip(*rows, strict=True))
+        arrays = [pa.array(col, type=kind) for col, kind in zip(columns, types, strict=True)]
+        # Later chunks keep the types the first one inferred.
+        types = [a.type for a in arrays]
+        chunks.append(pa.Table.from_arrays(arrays, names=names))
+    if not chunks:
+        return pa.schema([pa.field(n, t or pa.null())
+                          for n, t in zip(names, types, strict=True)]).empty_table()
+    return pa.concat_tables(chunks, promote_options="permissive")
+
+
+def _pg_copy_out(conn: Connection, sql: str, contract: dict[str, pa.DataType]) -> pa.Table | None:
+    """Read a query through ``COPY (…) TO STDOUT (FORMAT csv)`` into Arrow.
+
+    Returns ``None`` (the caller fetches rows instead) when a result column has no known
+    Arrow type, e.g. a ``numeric`` expression without precision.
+    """
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0")
+        names = [c.name for c in cursor.description]
+        types = [contract.get(c.name) or _pg_type(c) for c in cursor.description]
+        if any(t is None for t in types) or len(set(names)) != len(names):
+            return None
+        # ISO dates and shortest exact floats whatever the session's settings; LOCAL settings
+        # end with the transaction.
+        cursor.execute("SET LOCAL DateStyle = 'ISO'")
+        cursor.execute("SET LOCAL extra_float_digits = 3")
+        sink = pa.BufferOutputStream()
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            for chunk in copy:
+                sink.write(chunk)
+    data = sink.getvalue()
+    target = pa.schema([pa.field(n, t) for n, t in zip(names, types, strict=True)])
+    if data.size == 0:
+        return target.empty_table()
+    return pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(column_names=names),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        # PostgreSQL writes NULL as nothing and an empty string as "".
+        convert_options=pacsv.ConvertOptions(
+            column_types=target, null_values=[""], strings_can_be_null=True,
+            quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]),
+    )
+
+
+def _pg_type(column: Any) -> pa.DataType | None:
+    oid = getattr(column, "type_code", None)
+    if oid == _PG_NUMERIC_OID:
+        precision, scale = getattr(column, "precision", None), getattr(column, "scale", None)
+        if precision:
+            return pa.decimal128(precision, scale or 0)
+        return None
+    return _PG_OID_TYPES.get(oid)
+
+
+def _copy_in(conn: Connection, quoted_table: str, data: pa.Table) -> None:
+    """Stream ``data`` into ``COPY … FROM STDIN (FORMAT csv)`` on the connection's transaction.
+
+    Arrow writes the CSV (exact decimals, ISO timestamps with microseconds, ``true``/``false``,
+    shortest round-trip floats, every string quoted so that NULL and ``""`` differ).
+    """
+    from psycopg.copy import QueuedLibpqWriter
+
+    if data.num_rows == 0:
+        return
+    driver = conn.connection.driver_connection
+    cols = ", ".join(schema.quote_ident(c) for c in data.column_names)
+    sql = f"COPY {quoted_table} ({cols}) FROM STDIN (FORMAT csv)"
+    with driver.cursor() as cursor:
+        # With several batches, a writer thread sends one while the next is formatted; for a
+        # single batch the thread would only add its start-up cost (most appends are small).
+        writer = QueuedLibpqWriter(cursor) if data.num_rows > COPY_BATCH_ROWS else None
+        with cursor.copy(sql, writer=writer) as copy:
+            for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(batch, sink, _CSV_OPTIONS)
+                copy.write(memoryview(sink.getvalue()))
+
+
+def _column_lists(data: pa.Table) -> list[list[Any]]:
+    return [column.to_pylist() for column in data.columns]
+
+
+def _insert_chunks(conn: Connection, db_name: str, data: pa.Table) -> None:
+    """``execute(insert(t), rows)`` in chunks of :data:`SQL_CHUNK_ROWS` rows."""
+    statement = insert(schema.table(db_name))
+    names = data.column_names
+    for start in range(0, data.num_rows, SQL_CHUNK_ROWS):
+        columns = _column_lists(data.slice(start, SQL_CHUNK_ROWS))
+        conn.execute(statement, [dict(zip(names, row, strict=True))
+                                 for row in zip(*columns, strict=True)])
+
+
+def _delete_keys(conn: Connection, name: str, data: pa.Table) -> None:
+    table = schema.table(name)
+    key = schema.primary_key(name)
+    present = [k for k in key if k in data.column_names]
+    if len(present) != len(key):
+        # Only a key with a server default (gen_watermark.id) may be left out of the batch.
+        missing = [k for k in key if k not in data.column_names]
+        if any(table.c[k].server_default is None for k in missing):
+            raise SchemaContractError(f"upsert into {name} needs its key columns {list(key)}")
+        key = tuple(present)
+    if not key:
+        conn.execute(delete(table))
+        return
+    statement = delete(table).where(and_(*(table.c[k] == bindparam(f"key_{k}") for k in key)))
+    columns = _column_lists(data.select(list(key)))
+    conn.execute(statement, [{f"key_{k}": v for k, v in zip(key, row, strict=True)}
+                             for row in zip(*columns, strict=True)])
+
+
+def _pg_upsert(conn: Connection, name: str, data: pa.Table, *, use_copy: bool) -> None:
+    key = schema.primary_key(name)
+    cols = data.column_names
+    quoted = ", ".join(schema.quote_ident(c) for c in cols)
+    updates = [c for c in cols if c not in key]
+    action = ("DO UPDATE SET " + ", ".join(
+        f"{schema.quote_ident(c)} = EXCLUDED.{schema.quote_ident(c)}" for c in updates)
+        if updates else "DO NOTHING")
+    conflict = ", ".join(schema.quote_ident(k) for k in key)
+    target = schema.quote_ident(name)
+    if use_copy and data.num_rows > UPSERT_COPY_THRESHOLD:
+        temp = schema.quote_ident(f"_retail_datagen_upsert_{next(_TEMP_IDS)}")
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {temp} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
+        try:
+            _copy_in(conn, temp, data)
+            conn.exec_driver_sql(f"INSERT INTO {target} ({quoted}) SELECT {quoted} FROM {temp} "
+                                 f"ON CONFLICT ({conflict}) {action}")
+        finally:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}")
+        return
+    values = ", ".join(f":{_param(c)}" for c in cols)
+    statement = text(f"INSERT INTO {target} ({quoted}) VALUES ({values}) "
+                     f"ON CONFLICT ({conflict}) {action}")
+    table = schema.table(name)
+    statement = statement.bindparams(*(bindparam(_param(c), type_=table.c[c].type)
+                                       for c in cols))
+    names = [_param(c) for c in cols]
+    for start in range(0, data.num_rows, SQL_CHUNK_ROWS):
+        columns = _column_lists(data.slice(start, SQL_CHUNK_ROWS))
+        conn.execute(statement, [dict(zip(names, row, strict=True))
+                                 for row in zip(*columns, strict=True)])
+
+
+def _param(column: str) -> str:
+    return f"v_{column}"
+
+
+__all__ = [
+    "COPY_BATCH_ROWS",
+    "SQL_CHUNK_ROWS",
+    "SqlTarget",
+    "contract_type_name",
+    "to_text",
+]
