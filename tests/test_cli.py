@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import io
 import json
 import os
@@ -64,14 +63,6 @@ def starter_with(**changes: Any) -> dict[str, Any]:
         else:
             data[section] = value
     return data
-
-
-def install(monkeypatch: pytest.MonkeyPatch, name: str, module: types.ModuleType) -> None:
-    """Stand in ``module`` for the engine module ``name`` for the duration of a test."""
-    parent, _, child = name.rpartition(".")
-    monkeypatch.setitem(sys.modules, name, module)
-    # `from package import module` prefers the attribute of an already imported package.
-    monkeypatch.setattr(importlib.import_module(parent), child, module, raising=False)
 
 
 def error_line(result: Any) -> str:
@@ -299,30 +290,27 @@ def test_exit_code_mapping(exc: BaseException, code: int) -> None:
     assert exit_code_for(exc) == code
 
 
-def test_library_errors_raised_by_a_command_become_exit_codes(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cases = [(errors.StateMismatchError("state belongs elsewhere"), 3),
-             (errors.MasterDataMissingError("dim_stores"), 4),
-             (errors.GenerationError("generating 2024-11-25 failed"), 5)]
-    for exc, code in cases:
-        fake = _fake_invariants(raises=exc)
-        install(monkeypatch, "retail_datagen.validation.invariants", fake)
-        result = runner.invoke(app, ["--db", str(tmp_path / "x.duckdb"), "validate"])
-        assert result.exit_code == code
-        assert result.stderr.count("error: ") == 1
-        assert "Traceback" not in result.stderr
-    verbose = runner.invoke(app, ["-v", "--db", str(tmp_path / "x.duckdb"), "validate"])
-    assert verbose.exit_code == 5 and "Traceback" in verbose.stderr
+def test_schema_mismatch_is_one_error_line_and_exit_3(runner: CliRunner,
+                                                      tmp_path: Path) -> None:
+    import duckdb
 
-
-def test_one_line_error_folds_newlines(runner: CliRunner, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = _fake_invariants(raises=errors.SchemaMismatchError("fact_receipts:\n  column x"))
-    install(monkeypatch, "retail_datagen.validation.invariants", fake)
-    result = runner.invoke(app, ["--db", str(tmp_path / "x.duckdb"), "validate"])
+    config = write_test_config(tmp_path)
+    con = duckdb.connect(str(tmp_path / "retail.duckdb"))
+    con.execute("CREATE TABLE fact_store_ops (event_ts TIMESTAMP, store_id BIGINT, op VARCHAR)")
+    con.close()
+    result = runner.invoke(app, ["--config", str(config), "facts", "--end", "2024-03-04"])
     assert result.exit_code == 3
-    assert result.stderr.strip() == "error: fact_receipts:; column x"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "operation_type" in lines[0]
+    assert "Traceback" not in result.stderr
+    verbose = runner.invoke(app, ["-v", "--config", str(config), "facts", "--end", "2024-03-04"])
+    assert verbose.exit_code == 3 and "Traceback" in verbose.stderr
+
+
+def test_validate_without_a_database_exits_3(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", str(tmp_path / "missing.duckdb"), "validate"])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: ") and not (tmp_path / "missing.duckdb").exists()
 
 
 def test_mask_secrets() -> None:
@@ -334,128 +322,6 @@ def test_mask_secrets() -> None:
     assert "SharedAccessKeyName=send" in masked and "EntityPath=hub" in masked
     assert mask_secrets("data/retail.duckdb") == "data/retail.duckdb"
     assert mask_secrets("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"
-
-
-# --- drawing, against stand-ins for the engine modules -------------------------------------
-
-
-def _check(id_: str, severity: str, violations: int, skipped: bool = False) -> Any:
-    return types.SimpleNamespace(id=id_, title=f"title of {id_}", severity=severity,
-                                 violations=violations, sample=[], skipped=skipped,
-                                 passed=skipped or violations == 0)
-
-
-def _fake_invariants(checks: list[Any] | None = None, raises: BaseException | None = None,
-                     calls: list[Any] | None = None) -> types.ModuleType:
-    checks = checks if checks is not None else [_check("INV-01", "error", 0)]
-
-    def run_invariants(target, start=None, end=None, *, only=None):
-        if raises is not None:
-            raise raises
-        if calls is not None:
-            calls.append((target, start, end, only))
-        errs = [c for c in checks if c.severity == "error" and c.violations and not c.skipped]
-        warns = [c for c in checks if c.severity == "warning" and c.violations]
-        report = types.SimpleNamespace(passed=not errs, checks=checks)
-        report.to_dict = lambda: {
-            "passed": not errs, "error_count": len(errs), "warning_count": len(warns),
-            "errors": [c.id for c in errs], "warnings": [c.id for c in warns],
-            "checks": {c.id: {"name": c.title, "severity": c.severity, "passed": c.passed,
-                              "skipped": c.skipped, "violations": c.violations, "sample": []}
-                       for c in checks}}
-        return report
-
-    module = types.ModuleType("retail_datagen.validation.invariants")
-    module.run_invariants = run_invariants
-    return module
-
-
-def test_validate_table_json_and_exit_code(runner: CliRunner, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    checks = [_check("INV-01", "error", 0), _check("INV-07", "error", 3),
-              _check("W-01", "warning", 2), _check("W-02", "warning", 0, skipped=True)]
-    fake = _fake_invariants(checks, calls=calls)
-    install(monkeypatch, "retail_datagen.validation.invariants", fake)
-    db = str(tmp_path / "x.duckdb")
-    table = runner.invoke(app, ["--db", db, "validate", "--start", "2024-11-25", "--end",
-                                "2024-11-26", "--only", "INV-01, INV-07"])
-    assert table.exit_code == 1
-    assert calls[-1] == (db, date(2024, 11, 25), date(2024, 11, 26), ["INV-01", "INV-07"])
-    rows = {line.split()[1]: line for line in table.stdout.splitlines()
-            if line.startswith("│") and line.split()[1] in {c.id for c in checks}}
-    assert set(rows) == {"INV-01", "INV-07", "W-01", "W-02"}
-    assert "ok" in rows["INV-01"] and "FAIL" in rows["INV-07"]
-    assert "warn" in rows["W-01"] and "skipped" in rows["W-02"]
-    assert "validation: FAILED (1 errors, 1 warnings)" in table.stdout
-    as_json = runner.invoke(app, ["--db", db, "validate", "--json"])
-    assert as_json.exit_code == 1
-    assert set(json.loads(as_json.stdout)["checks"]) == {c.id for c in checks}
-    assert calls[-1] == (db, None, None, None)
-    passing = _fake_invariants([_check("INV-01", "error", 0), _check("W-01", "warning", 5)])
-    install(monkeypatch, "retail_datagen.validation.invariants", passing)
-    assert runner.invoke(app, ["--db", db, "validate"]).exit_code == 0
-
-
-def test_export_prints_the_files(runner: CliRunner, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-
-    def export_monthly_parquet(target, out_dir, tables, start, end):
-        calls.append((target, Path(out_dir), tables, start, end))
-        return [Path(out_dir) / "fact_receipts" / "fact_receipts_2024-11.parquet"]
-
-    fake = types.ModuleType("retail_datagen.export.parquet")
-    fake.export_monthly_parquet = export_monthly_parquet
-    install(monkeypatch, "retail_datagen.export.parquet", fake)
-    db, out = str(tmp_path / "x.duckdb"), tmp_path / "out"
-    result = runner.invoke(app, ["--db", db, "export", "--out", str(out), "--tables",
-                                 "receipts,fact_payments", "--start", "2024-11-01"])
-    assert result.exit_code == 0, result.output
-    assert calls == [(db, out, ["receipts", "fact_payments"], date(2024, 11, 1), None)]
-    assert result.stdout.strip() == str(out / "fact_receipts" / "fact_receipts_2024-11.parquet")
-
-
-def _fake_outbox(calls: list[Any]) -> types.ModuleType:
-    event = types.SimpleNamespace(model_dump=lambda mode: {"outbox_id": 1, "status": "pending"})
-
-    def drain(target, out, *, hub, limit, batch, max_attempts, dead_letter):
-        calls.append(("drain", target, hub, limit, batch, max_attempts, dead_letter))
-        out.write(json.dumps({"hub": hub, "outbox_id": 1}) + "\n")
-        return 1
-
-    module = types.ModuleType("retail_datagen.streaming.outbox")
-    module.counts = lambda target: {"pending": 2, "processing": 0, "sent": 1, "failed": 0,
-                                    "total": 3}
-    module.iter_events = lambda target, status, limit: (calls.append(("iter", status, limit))
-                                                        or [event, event])
-    module.drain = drain
-    return module
-
-
-def test_outbox_show_and_drain(runner: CliRunner, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    install(monkeypatch, "retail_datagen.streaming.outbox", _fake_outbox(calls))
-    config = write_test_config(tmp_path)
-    base = ["--config", str(config)]
-    shown = runner.invoke(app, [*base, "outbox", "show", "--status", "pending", "--limit", "2"])
-    assert shown.exit_code == 0, shown.output
-    assert "pending 2" in shown.stderr and "total 3" in shown.stderr
-    assert [json.loads(line) for line in shown.stdout.splitlines()] == [
-        {"outbox_id": 1, "status": "pending"}] * 2
-    assert calls[-1] == ("iter", "pending", 2)
-    drained = runner.invoke(app, [*base, "outbox", "drain", "--limit", "5"])
-    assert drained.exit_code == 0, drained.output
-    assert json.loads(drained.stdout) == {"hub": "retail-events", "outbox_id": 1}
-    assert calls[-1] == ("drain", str(tmp_path / "retail.duckdb"), "retail-events", 5, 256, 3,
-                         True)
-    out = tmp_path / "events" / "drained.jsonl"
-    for _ in range(2):  # appends: acked events are never overwritten
-        result = runner.invoke(app, [*base, "outbox", "drain", "--batch", "7", "--out", str(out)])
-        assert result.exit_code == 0, result.output
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
-    assert calls[-1][4] == 7
 
 
 def test_plain_progress_prints_one_line_per_day() -> None:

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
-import threading
 import types
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +19,6 @@ from retail_datagen.generators.fact_generators import (
     MasterTableSpec,
     generate_historical_facts,
 )
-from retail_datagen.generators.fact_generators import core as core_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_NAMES = [
@@ -123,75 +121,90 @@ def test_fact_generation_summary_fields_and_defaults():
     assert (summary.days_generated, summary.days_skipped, summary.outbox_events) == (0, 0, 0)
 
 
-# --- generate_historical_facts ---------------------------------------------------------------
+# --- generate_historical_facts and the usage example, on real databases ----------------------
+
+_USAGE = """
+import asyncio
+from datetime import datetime
+
+from retail_datagen.config.models import RetailConfig
+from retail_datagen.generators.fact_generators import FactDataGenerator
 
 
-class _Calls:
-    def __init__(self) -> None:
-        self.master_generated = 0
-        self.generate_args: tuple | None = None
-        self.loop_thread: threading.Thread | None = None
+async def main():
+    config = RetailConfig.from_file("config.json")
+    generator = FactDataGenerator(config)
+
+    # Load master data
+    generator.load_master_data_from_duckdb()
+
+    # Generate historical facts
+    summary = await generator.generate_historical_data(
+        start_date=datetime(2024, 1, 1),
+        end_date=datetime(2024, 1, 31),
+    )
+
+    print(f"Generated {summary.total_records} fact records")
 
 
-@pytest.fixture
-def fake_engine(monkeypatch):
-    """Stand-ins for the config loader, master generator and fact generator."""
+asyncio.run(main())
+"""
+
+
+def _write_config(folder):
+    from conftest import config_in
+
+    path = folder / "config.json"
+    config_in(folder).to_file(path)
+    return path
+
+
+def _row_count(db) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM fact_receipts").fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_generate_historical_facts_without_a_running_loop(tmp_path):
+    path = _write_config(tmp_path)
+    summary = generate_historical_facts(path, date(2024, 3, 4), date(2024, 3, 5))
+    assert summary.days_generated == 2 and summary.total_records > 0
+    assert summary.validation_results["passed"] is True
+    assert _row_count(tmp_path / "retail.duckdb") == summary.facts_generated["receipts"]
+
+
+@pytest.mark.slow
+async def test_generate_historical_facts_inside_a_running_loop(tmp_path):
+    running = asyncio.get_running_loop()
+    path = _write_config(tmp_path)
+    summary = generate_historical_facts(path, date(2024, 3, 4), date(2024, 3, 4))
+    assert summary.days_generated == 1 and summary.facts_generated["receipts"] > 0
+    assert not running.is_closed()
+    again = generate_historical_facts(path, date(2024, 3, 4), date(2024, 3, 4))
+    assert again.days_skipped == 1 and again.total_records == 0
+
+
+@pytest.mark.slow
+def test_the_design_card_usage_example_runs_as_written(tmp_path):
+    import subprocess
+
+    from retail_datagen.generators.master_generator import MasterDataGenerator
+
+    path = _write_config(tmp_path)
     from retail_datagen.config.models import RetailConfig
 
-    calls = _Calls()
-    config = object()
-    summary = FactGenerationSummary((datetime(2024, 1, 1), datetime(2024, 1, 2)), {}, 0, {}, 0.0, 0)
-
-    class FakeMaster:
-        exists = False
-
-        def __init__(self, cfg):
-            assert cfg is config
-
-        def master_data_exists(self):
-            return FakeMaster.exists
-
-        def generate_all(self):
-            calls.master_generated += 1
-            return {}
-
-    class FakeFacts:
-        def __init__(self, cfg):
-            assert cfg is config
-
-        async def generate_historical_data(self, start, end, *, validate):
-            calls.generate_args = (start, end, validate)
-            calls.loop_thread = threading.current_thread()
-            return summary
-
-    master_module = types.ModuleType("retail_datagen.generators.master_generator")
-    master_module.MasterDataGenerator = FakeMaster
-    monkeypatch.setitem(sys.modules, master_module.__name__, master_module)
-    monkeypatch.setattr(RetailConfig, "from_file", classmethod(lambda cls, path: config))
-    monkeypatch.setattr(core_module, "FactDataGenerator", FakeFacts)
-    return calls, summary, FakeMaster
-
-
-def test_generate_historical_facts_without_a_running_loop(fake_engine):
-    calls, summary, _ = fake_engine
-    result = generate_historical_facts("config.json", date(2024, 1, 1), date(2024, 1, 2))
-    assert result is summary
-    assert calls.master_generated == 1
-    assert calls.generate_args == (date(2024, 1, 1), date(2024, 1, 2), True)
-    assert calls.loop_thread is threading.main_thread()
-
-
-def test_generate_historical_facts_skips_existing_master_data(fake_engine):
-    calls, _, fake_master = fake_engine
-    fake_master.exists = True
-    generate_historical_facts("config.json", date(2024, 1, 1), date(2024, 1, 1))
-    assert calls.master_generated == 0
-
-
-async def test_generate_historical_facts_inside_a_running_loop(fake_engine):
-    calls, summary, _ = fake_engine
-    running = asyncio.get_running_loop()
-    result = generate_historical_facts("config.json", date(2024, 1, 1), date(2024, 1, 2))
-    assert result is summary
-    assert calls.loop_thread is not threading.current_thread()
-    assert not running.is_closed()
+    with MasterDataGenerator(RetailConfig.from_file(path)) as master:
+        master.generate_all()
+    script = tmp_path / "usage.py"
+    script.write_text(_USAGE)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    reported = int(done.stdout.split()[1])
+    assert reported > 0
+    assert _row_count(tmp_path / "retail.duckdb") > 0
