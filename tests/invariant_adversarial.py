@@ -168,13 +168,15 @@ ADVERSARIAL: dict[str, tuple[str | tuple[str, ...], frozenset[str]]] = {
         frozenset({"INV-32"}),
     ),
     "INV-33": (
-        "DELETE FROM fact_stockouts WHERE stockout_id = (SELECT min(stockout_id) FROM fact_stockouts)",
+        "DELETE FROM fact_stockouts "
+        "WHERE stockout_id = (SELECT min(stockout_id) FROM fact_stockouts)",
         frozenset({"INV-33"}),
     ),
     "INV-34": (
         "UPDATE fact_store_inventory_txn SET source = source || 'X' WHERE txn_id = "
         "(SELECT min(txn_id) FROM fact_store_inventory_txn "
-        "WHERE txn_type IN ('DAMAGED', 'OUTBOUND_SHIPMENT') AND source LIKE 'RET%' AND balance > 0)",
+        "WHERE txn_type IN ('DAMAGED', 'OUTBOUND_SHIPMENT') AND source LIKE 'RET%' "
+        "AND balance > 0)",
         frozenset({"INV-34"}),
     ),
     "INV-35": (
@@ -288,3 +290,67 @@ def expected_with_outbox(check_id: str) -> frozenset[str]:
     """The checks a corruption breaks on a database whose outbox holds every fact row's event."""
     expected = ADVERSARIAL[check_id][1]
     return expected | {"INV-54"} if check_id in OUTBOX_VISIBLE else expected
+
+
+#: check id → SQL run on the database *before* the corruption, returning one row of values that
+#: identify the corrupted row or entity; some sample row of the check must contain them all.
+PROBES: dict[str, str] = {
+    "INV-01": "SELECT store_id, zone FROM fact_foot_traffic ORDER BY store_id, zone, event_ts "
+              "LIMIT 1",
+    "INV-02": "SELECT store_id, zone FROM fact_foot_traffic ORDER BY store_id, zone, event_ts "
+              "LIMIT 1",
+    "INV-03": "SELECT min(customer_id) FROM dim_customers",
+    "INV-04": "SELECT min(customer_id) FROM dim_customers",
+    "INV-05": "SELECT 'RCP_ORPHAN'",
+    "INV-06": "SELECT min(order_id_ext) FROM fact_online_order_headers "
+              "WHERE fulfillment_mode <> 'SHIP_FROM_DC'",
+    "INV-07": "SELECT min(product_id) FROM dim_products",
+    "INV-08": "SELECT min(store_id) FROM dim_stores",
+    "INV-10": "SELECT min(impression_id_ext) FROM fact_marketing",
+    "INV-11": "SELECT order_id_ext, line_num FROM fact_online_order_lines "
+              "WHERE promo_code IS NULL ORDER BY order_id_ext, line_num LIMIT 1",
+    "INV-12": _FIRST_SALE_NOT_RETURNED,
+    "INV-13": "SELECT min(receipt_id_ext) FROM fact_receipts WHERE receipt_type = 'SALE'",
+    "INV-14": "SELECT min(order_id_ext) FROM fact_online_order_headers",
+    "INV-15": "SELECT min(receipt_id_ext) FROM fact_promotions",
+    "INV-16": "SELECT min(receipt_id_ext) FROM fact_receipts WHERE receipt_type = 'SALE'",
+    "INV-20": "SELECT min(impression_id_ext) FROM fact_marketing",
+    "INV-21": "SELECT store_id, operation_type FROM fact_store_ops "
+              "WHERE operation_type = 'OPENED' ORDER BY event_ts, store_id LIMIT 1",
+    "INV-22": "SELECT product_id FROM fact_reorders ORDER BY event_ts, store_id, product_id "
+              "LIMIT 1",
+    "INV-23": "SELECT min(transaction_id) FROM fact_payments WHERE receipt_id_ext IS NOT NULL",
+    "INV-24": "SELECT order_id_ext, line_num FROM fact_online_order_lines "
+              "WHERE fulfillment_status = 'DELIVERED' ORDER BY order_id_ext, line_num LIMIT 1",
+    "INV-30": "SELECT min(t.txn_id) FROM fact_store_inventory_txn t WHERE t.balance > 0 "
+              "AND EXISTS (SELECT 1 FROM fact_store_inventory_txn u WHERE u.store_id = t.store_id "
+              "AND u.product_id = t.product_id AND u.txn_id > t.txn_id AND u.balance > 0)",
+    "INV-31": "SELECT store_id, product_id FROM fact_store_inventory_txn ORDER BY txn_id LIMIT 1",
+    "INV-32": "SELECT min(txn_id) FROM fact_store_inventory_txn WHERE txn_type = 'SALE' "
+              "AND source LIKE 'RCP%' AND balance > 0",
+    "INV-33": "SELECT COALESCE(store_id, dc_id), product_id FROM fact_stockouts "
+              "ORDER BY stockout_id LIMIT 1",
+    "INV-34": "SELECT min(txn_id) FROM fact_store_inventory_txn WHERE txn_type IN "
+              "('DAMAGED', 'OUTBOUND_SHIPMENT') AND source LIKE 'RET%' AND balance > 0",
+    "INV-35": "SELECT store_id, product_id FROM fact_reorders "
+              "ORDER BY event_ts, store_id, product_id LIMIT 1",
+    "INV-36": "SELECT min(txn_id) FROM fact_store_inventory_txn "
+              "WHERE txn_type = 'ADJUSTMENT' AND balance > 0",
+    "INV-40": "SELECT min(shipment_id) FROM fact_truck_moves",
+    "INV-41": "SELECT min(shipment_id) FROM gen_state_shipments",
+    "INV-42": "SELECT shipment_id, product_id FROM fact_truck_inventory WHERE action = 'UNLOAD' "
+              "ORDER BY shipment_id, product_id LIMIT 1",
+    "INV-43": "SELECT min(shipment_id) FROM fact_truck_moves",
+    "INV-44": "SELECT min(txn_id) FROM fact_dc_inventory_txn WHERE txn_type = 'INBOUND_SHIPMENT'",
+    "INV-50": "SELECT store_id, zone FROM fact_foot_traffic ORDER BY store_id, zone, event_ts "
+              "LIMIT 1",
+    "INV-51": "SELECT min(ping_id) FROM fact_ble_pings",
+    "INV-52": "SELECT store_id, visit_seq FROM fact_customer_zone_changes "
+              "ORDER BY zone_change_id LIMIT 1",
+    "INV-53": "SELECT min(impression_id_ext) FROM fact_marketing",
+    "INV-54": "SELECT 'receipts:NO_SUCH_RECEIPT'",
+    "W-02": "SELECT max(store_id) + 1 FROM dim_stores",
+    "W-03": "SELECT store_id FROM fact_stockouts WHERE stockout_id = "
+            "(SELECT min(stockout_id) FROM fact_stockouts WHERE store_id IS NOT NULL)",
+    "W-04": "SELECT min(shipment_id) FROM gen_state_shipments",
+}

@@ -14,8 +14,8 @@ launched) and four customers, over 2024-03-04 (D1) and 2024-03-05 (D2):
 
 The rows are written as portable SQL ``INSERT`` statements (:func:`statements`), so the same
 data loads into DuckDB and PostgreSQL. Money is given in cents; the DECIMAL twin of each cents
-column is derived as cents / 100. ``invariant_outbox.outbox_rows`` derives one outbox event per fact
-row, following fact-tables.md §20 (``invariant_outbox``).
+column is derived as cents / 100. With ``outbox=True`` every fact row also gets its outbox
+event (``invariant_outbox``).
 """
 
 from __future__ import annotations
@@ -151,12 +151,14 @@ def _dims() -> list[str]:
              "geography_id": 3},
         ]),
         insert("dim_stores", [
-            {"store_id": 1, "store_number": "S000001", "address": "4200 Main St, Springfield, IL 62701",
+            {"store_id": 1, "store_number": "S000001",
+             "address": "4200 Main St, Springfield, IL 62701",
              "geography_id": 1, "dc_id": 1, "tax_rate": Decimal("0.062500"),
              "location_type": "URBAN", "volume_class": "medium_volume", "store_format": "standard",
              "operating_hours": "8am-10pm", "open_hour": 8, "close_hour": 22,
              "daily_traffic_multiplier": 1.05},
-            {"store_id": 2, "store_number": "S000002", "address": "1800 Knoxville Ave, Peoria, IL 61602",
+            {"store_id": 2, "store_number": "S000002",
+             "address": "1800 Knoxville Ave, Peoria, IL 61602",
              "geography_id": 2, "dc_id": 1, "tax_rate": Decimal("0.082500"),
              "location_type": "URBAN", "volume_class": "kiosk", "store_format": "express",
              "operating_hours": "24/7", "open_hour": 0, "close_hour": 24,
@@ -523,7 +525,8 @@ def _state(outbox: bool) -> list[str]:
             {"key": "config_fingerprint", "value": "fixture"},
             {"key": "config_data", "value": config.config_data()},
         ]),
-        "INSERT INTO gen_watermark (first_day, last_day) VALUES (DATE '2024-03-04', DATE '2024-03-05')",
+        "INSERT INTO gen_watermark (first_day, last_day) "
+        "VALUES (DATE '2024-03-04', DATE '2024-03-05')",
         insert("gen_day_log", [
             {"day": day, "included_tables": ",".join(sorted(FACT_TABLES)), "outbox": outbox,
              "row_count": 0}

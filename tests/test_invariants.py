@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import Engine, create_engine, exc, text
 
 import invariant_fixtures as fx
-from invariant_adversarial import ADVERSARIAL, expected_with_outbox
+from invariant_adversarial import ADVERSARIAL, PROBES, expected_with_outbox
 from retail_datagen.db import schema
 from retail_datagen.db.fact_schema import FACT_TABLES
 from retail_datagen.validation import checks_outbox, checks_sensors
@@ -38,7 +38,10 @@ from retail_datagen.validation.invariants import (
     run_invariants,
 )
 
-SPEC = Path(os.environ.get("RETAIL_DATAGEN_SPEC_DIR", "/work/shared/spec")) / "invariants.md"
+# The product specification lives in shared/spec beside the repository checkout.
+SPEC = Path(os.environ.get(
+    "RETAIL_DATAGEN_SPEC_DIR", Path(__file__).resolve().parents[2] / "shared" / "spec",
+)) / "invariants.md"
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -73,6 +76,24 @@ def _corrupted(src: Path, tmp_path: Path, corruption: str | tuple[str, ...]) -> 
     finally:
         con.close()
     return path
+
+
+def _probe(path: Path, check_id: str) -> list[str]:
+    if check_id not in PROBES:
+        return []
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row = con.execute(PROBES[check_id]).fetchone()
+    finally:
+        con.close()
+    assert row is not None and None not in row, check_id
+    return [str(v) for v in row]
+
+
+def _assert_sample_names(report: InvariantReport, check_id: str, values: list[str]) -> None:
+    """Some sample row of the check holds every identifying value of the corrupted entity."""
+    rows = [{str(v) for v in row.values()} for row in report.check(check_id).sample]
+    assert any(set(values) <= row for row in rows), (values, report.check(check_id).sample)
 
 
 def _assert_fails_exactly(report: InvariantReport, expected: frozenset[str]) -> None:
@@ -136,6 +157,8 @@ def test_every_spec_invariant_has_an_adversarial_test() -> None:
 
 def test_adversarial_table_covers_the_catalogue() -> None:
     assert sorted(ADVERSARIAL) == sorted(CHECK_IDS)
+    # W-01 has no entity: it judges a mean over many receipts.
+    assert set(PROBES) == set(CHECK_IDS) - {"W-01"}
     for check_id, (_, expected) in ADVERSARIAL.items():
         assert check_id in expected and expected <= set(CHECK_IDS)
 
@@ -145,6 +168,7 @@ def test_adversarial(check_id: str, clean_file: Path, tmp_path: Path) -> None:
     corruption, expected = ADVERSARIAL[check_id]
     report = run_invariants(_corrupted(clean_file, tmp_path, corruption))
     _assert_fails_exactly(report, expected)
+    _assert_sample_names(report, check_id, _probe(clean_file, check_id))
     assert report.passed == all(i.startswith("W-") for i in expected)
 
 
@@ -153,6 +177,7 @@ def test_adversarial_with_outbox(check_id: str, outbox_file: Path, tmp_path: Pat
     corruption, _ = ADVERSARIAL[check_id]
     report = run_invariants(_corrupted(outbox_file, tmp_path, corruption))
     _assert_fails_exactly(report, expected_with_outbox(check_id))
+    _assert_sample_names(report, check_id, _probe(outbox_file, check_id))
 
 
 # --- specific rules -------------------------------------------------------------------------------
@@ -174,7 +199,18 @@ def test_dc_tie_goes_to_the_lowest_id(clean_file: Path, tmp_path: Path) -> None:
                 "INSERT INTO dim_distribution_centers VALUES (2, 'DC002', 'x', 3)")
 
 
-def test_return_sold_twice_and_line_mismatch(clean_file: Path, tmp_path: Path) -> None:
+def test_sale_returned_twice(clean_file: Path, tmp_path: Path) -> None:
+    # A second RETURN header for S2, without lines or payment.
+    columns = ", ".join(c.name for c in schema.table("fact_receipts").c if c.name != "receipt_id_ext")
+    _fails_only(
+        clean_file, tmp_path,
+        f"INSERT INTO fact_receipts (receipt_id_ext, {columns}) SELECT 'RET2024030500002000002', "
+        f"{columns} FROM fact_receipts WHERE receipt_id_ext = '{fx.R1}'",
+        "INV-05", "INV-13", "INV-16", "INV-34",
+    )
+
+
+def test_return_line_not_matching_its_sale(clean_file: Path, tmp_path: Path) -> None:
     _fails_only(
         clean_file, tmp_path,
         f"UPDATE fact_receipt_lines SET tax_cents = tax_cents - 1, tax_amount = tax_amount - 0.01 "
@@ -392,7 +428,8 @@ def _strict_models() -> dict[str, type[BaseModel]]:
             for key in set(fields) ^ set(other):
                 kind = (fields.get(key) or other[key])[0]
                 fields[key] = (kind | None, None)
-        models[mt] = create_model(mt, __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
+        config = ConfigDict(extra="forbid")
+        models[mt] = create_model(mt, __config__=config, **fields)  # type: ignore[call-overload]
     return models
 
 
@@ -583,6 +620,9 @@ def test_postgres_adversarial(check_id: str, pg: PgSchema) -> None:
     with pg.engine.connect() as conn:
         trans = conn.begin()
         try:
+            probe = PROBES.get(check_id)
+            values = ([str(v) for v in conn.exec_driver_sql(probe.replace("%", "%%")).one()]
+                      if probe else [])
             try:
                 # The driver reads '%' as a placeholder marker once parameters are passed.
                 fx.corrupt(lambda sql: conn.exec_driver_sql(sql.replace("%", "%%")), corruption)
@@ -592,3 +632,4 @@ def test_postgres_adversarial(check_id: str, pg: PgSchema) -> None:
         finally:
             trans.rollback()
     _assert_fails_exactly(report, expected_with_outbox(check_id))
+    _assert_sample_names(report, check_id, values)

@@ -1,20 +1,13 @@
 """SQLAlchemy write target: PostgreSQL through ``COPY``, any other dialect through executemany.
 
-:class:`SqlTarget` implements the :class:`~retail_datagen.db.target.Target` interface over a
-SQLAlchemy ``Engine`` (or a caller's ``Connection``), so the fact engine and the master
-generator write to PostgreSQL with the same code that writes DuckDB (api.md §4.5):
-
-* tables come from ``metadata.create_all`` with every primary key, dimension FK, the outbox
-  ``UNIQUE(trace_id)`` and its index, as declared in :mod:`retail_datagen.db.schema`;
-* appends to PostgreSQL (psycopg 3) stream the Arrow table as CSV, formatted by Arrow's C++
-  writer, into ``COPY t (<cols>) FROM STDIN``; other dialects get ``insert(t)`` executemany in
-  chunks of :data:`SQL_CHUNK_ROWS` rows;
-* state upserts use ``INSERT … ON CONFLICT (<pk>) DO UPDATE`` on PostgreSQL and delete-then-
-  insert elsewhere;
-* reads come back as Arrow with the contract types of the table they select from.
-
-The engine's SQL uses ``?`` placeholders (the DuckDB style); they become SQLAlchemy bound
-parameters, so every dialect receives its own parameter style.
+:class:`SqlTarget` implements :class:`~retail_datagen.db.target.Target` over a SQLAlchemy
+``Engine`` (or a caller's ``Connection``), so the fact engine and the master generator write
+PostgreSQL with the code that writes DuckDB (api.md §4.5). Tables come from
+``metadata.create_all`` (keys, dimension FKs, outbox UNIQUE and index as declared). PostgreSQL
+(psycopg 3) appends stream Arrow-formatted CSV into ``COPY … FROM STDIN`` and upserts use
+``ON CONFLICT … DO UPDATE``; other dialects get ``insert(t)`` executemany in chunks of
+:data:`SQL_CHUNK_ROWS` rows and delete-then-insert. Reads come back as Arrow with the contract
+types of the table selected from. The engine's ``?`` placeholders become bound parameters.
 """
 
 from __future__ import annotations
@@ -43,17 +36,19 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     delete,
+    event,
     insert,
     inspect,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
 
 from retail_datagen.db import schema
-from retail_datagen.db.duckdb_engine import _table_diff
+from retail_datagen.db.duckdb_engine import _checked_columns, _table_diff  # shared wording
 from retail_datagen.errors import (
     DatabaseError,
     SchemaContractError,
@@ -84,17 +79,9 @@ _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 # Result columns that are not contract columns (expressions) are typed from the PostgreSQL
 # type OID; numeric uses the precision/scale psycopg reports.
 _PG_OID_TYPES: dict[int, pa.DataType] = {
-    16: pa.bool_(),
-    20: pa.int64(),
-    21: pa.int16(),
-    23: pa.int32(),
-    25: pa.string(),
-    700: pa.float32(),
-    701: pa.float64(),
-    1042: pa.string(),
-    1043: pa.string(),
-    1082: pa.date32(),
-    1114: pa.timestamp("us"),
+    16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 25: pa.string(),
+    700: pa.float32(), 701: pa.float64(), 1042: pa.string(), 1043: pa.string(),
+    1082: pa.date32(), 1114: pa.timestamp("us"),
 }
 _PG_NUMERIC_OID = 1700
 
@@ -179,17 +166,6 @@ def _from_table(sql: str) -> str | None:
     return None
 
 
-def _checked_columns(db_name: str, data: pa.Table) -> list[str]:
-    contract = [c.name for c in schema.table(db_name).c]
-    unknown = [c for c in data.column_names if c not in contract]
-    if unknown or len(set(data.column_names)) != len(data.column_names):
-        raise SchemaContractError(
-            f"Arrow batch for {db_name} has columns not in the contract or repeated: "
-            f"{unknown or data.column_names}; expected a subset of {contract}"
-        )
-    return data.column_names
-
-
 def _in_range_order(data: pa.Table, column: str,
                     bounds: Sequence[tuple[object, object]]) -> pa.Table:
     """The rows of ``data`` range by range (``lo <= column < hi``), as one filter per range
@@ -266,6 +242,8 @@ class SqlTarget:
             engine = create_engine(url)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise DatabaseError(f"cannot open database URL {session!r}: {exc}") from exc
+        if engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite":
+            _transactional_sqlite(engine)
         return cls(engine, owned=True)
 
     # -- connections -----------------------------------------------------------------------
@@ -461,8 +439,8 @@ class SqlTarget:
         Args:
             name: A logical or database table name; the table must exist.
             data: The rows, with contract column names and Arrow contract types.
-            bounds: ``(lo, hi)`` ranges of ``event_ts`` that together cover every row once;
-                one ``COPY`` (or insert series) per range. ``None`` writes all rows at once.
+            bounds: Disjoint ``(lo, hi)`` ranges of ``event_ts``; the rows are written range
+                by range (rows outside every range are not written). ``None`` writes all.
 
         Returns:
             The number of rows in ``data``.
@@ -524,6 +502,22 @@ class SqlTarget:
         """Dispose of the engine if this target created it; a given bind stays open."""
         if self._owned and isinstance(self.raw, Engine):
             self.raw.dispose()
+
+
+def _transactional_sqlite(engine: Engine) -> None:
+    """Make pysqlite run DDL inside the transaction too (SQLAlchemy's documented recipe).
+
+    By default the driver only opens a transaction before DML, so a ``DROP``/``CREATE`` at
+    the start of a block would commit on its own and survive a rollback.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 def _fetch_arrow(conn: Connection, clause: TextClause, contract: dict[str, pa.DataType], *,
@@ -636,16 +630,8 @@ def _insert_chunks(conn: Connection, db_name: str, data: pa.Table) -> None:
 def _delete_keys(conn: Connection, name: str, data: pa.Table) -> None:
     table = schema.table(name)
     key = schema.primary_key(name)
-    present = [k for k in key if k in data.column_names]
-    if len(present) != len(key):
-        # Only a key with a server default (gen_watermark.id) may be left out of the batch.
-        missing = [k for k in key if k not in data.column_names]
-        if any(table.c[k].server_default is None for k in missing):
-            raise SchemaContractError(f"upsert into {name} needs its key columns {list(key)}")
-        key = tuple(present)
-    if not key:
-        conn.execute(delete(table))
-        return
+    if any(k not in data.column_names for k in key):
+        raise SchemaContractError(f"upsert into {name} needs its key columns {list(key)}")
     statement = delete(table).where(and_(*(table.c[k] == bindparam(f"key_{k}") for k in key)))
     columns = _column_lists(data.select(list(key)))
     conn.execute(statement, [{f"key_{k}": v for k, v in zip(key, row, strict=True)}
@@ -653,41 +639,35 @@ def _delete_keys(conn: Connection, name: str, data: pa.Table) -> None:
 
 
 def _pg_upsert(conn: Connection, name: str, data: pa.Table, *, use_copy: bool) -> None:
+    """``INSERT … ON CONFLICT (<pk>) DO UPDATE``; large batches go through a COPY'd temp table."""
     key = schema.primary_key(name)
     cols = data.column_names
-    quoted = ", ".join(schema.quote_ident(c) for c in cols)
     updates = [c for c in cols if c not in key]
-    action = ("DO UPDATE SET " + ", ".join(
-        f"{schema.quote_ident(c)} = EXCLUDED.{schema.quote_ident(c)}" for c in updates)
-        if updates else "DO NOTHING")
-    conflict = ", ".join(schema.quote_ident(k) for k in key)
-    target = schema.quote_ident(name)
     if use_copy and data.num_rows > UPSERT_COPY_THRESHOLD:
+        quoted = ", ".join(schema.quote_ident(c) for c in cols)
+        action = ("DO UPDATE SET " + ", ".join(
+            f"{schema.quote_ident(c)} = EXCLUDED.{schema.quote_ident(c)}" for c in updates)
+            if updates else "DO NOTHING")
+        target = schema.quote_ident(name)
         temp = schema.quote_ident(f"_retail_datagen_upsert_{next(_TEMP_IDS)}")
         conn.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {temp} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
         try:
             _copy_in(conn, temp, data)
-            conn.exec_driver_sql(f"INSERT INTO {target} ({quoted}) SELECT {quoted} FROM {temp} "
-                                 f"ON CONFLICT ({conflict}) {action}")
+            conn.exec_driver_sql(
+                f"INSERT INTO {target} ({quoted}) SELECT {quoted} FROM {temp} "
+                f"ON CONFLICT ({', '.join(schema.quote_ident(k) for k in key)}) {action}")
         finally:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}")
         return
-    values = ", ".join(f":{_param(c)}" for c in cols)
-    statement = text(f"INSERT INTO {target} ({quoted}) VALUES ({values}) "
-                     f"ON CONFLICT ({conflict}) {action}")
-    table = schema.table(name)
-    statement = statement.bindparams(*(bindparam(_param(c), type_=table.c[c].type)
-                                       for c in cols))
-    names = [_param(c) for c in cols]
+    statement = pg_insert(schema.table(name))
+    statement = (statement.on_conflict_do_update(
+        index_elements=list(key), set_={c: statement.excluded[c] for c in updates})
+        if updates else statement.on_conflict_do_nothing(index_elements=list(key)))
     for start in range(0, data.num_rows, SQL_CHUNK_ROWS):
         columns = _column_lists(data.slice(start, SQL_CHUNK_ROWS))
-        conn.execute(statement, [dict(zip(names, row, strict=True))
+        conn.execute(statement, [dict(zip(cols, row, strict=True))
                                  for row in zip(*columns, strict=True)])
-
-
-def _param(column: str) -> str:
-    return f"v_{column}"
 
 
 __all__ = [

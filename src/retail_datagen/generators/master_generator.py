@@ -39,8 +39,8 @@ METADATA_TABLE = "gen_metadata"
 
 Session = Engine | Connection | duckdb.DuckDBPyConnection | str | os.PathLike[str] | None
 
-# Every table the schema knows, in drop order: the derived tables (facts, outbox, state), then
-# the dimensions children first, which foreign keys require on PostgreSQL.
+# Tables derived from the dimensions; ``force`` drops them before the dims, because on
+# PostgreSQL the facts reference the dims through foreign keys.
 _DERIVED_TABLES: tuple[str, ...] = (
     *(schema.FACT_TABLE_DB_NAMES[t] for t in schema.FACT_TABLES),
     schema.OUTBOX_TABLE,
@@ -56,7 +56,10 @@ def _package_version(name: str) -> str:
 
 
 def _tables_to_drop(target: Target, replace: bool) -> list[str]:
-    """Tables removed before writing: the (empty) dims, and with ``replace`` everything derived."""
+    """Tables removed before writing: the (empty) dims, and with ``replace`` everything derived.
+
+    Dims go children first (stores before geographies), as their foreign keys require.
+    """
     names = [*(_DERIVED_TABLES if replace else ()), *reversed(schema.DIM_TABLES)]
     return [n for n in names if target.table_exists(n)]
 

@@ -28,12 +28,13 @@ TXN_TABLES: tuple[TxnTable, ...] = (
 )
 
 
-def inv30(ctx: Context) -> Iterator[Query]:
+def _inv30(ctx: Context) -> Iterator[Query]:
     for t in TXN_TABLES:
         yield Query(
             f"WITH s AS (SELECT x.txn_id, x.{t.node} AS node, x.product_id, x.event_ts, "
             "x.quantity, x.balance, g.quantity AS initial, "
-            f"lag(x.balance) OVER (PARTITION BY x.{t.node}, x.product_id ORDER BY x.txn_id) AS prev, "
+            f"lag(x.balance) OVER (PARTITION BY x.{t.node}, x.product_id ORDER BY x.txn_id) "
+            "AS prev, "
             f"row_number() OVER (PARTITION BY x.{t.node}, x.product_id ORDER BY x.txn_id) AS rn, "
             f"max(CASE WHEN <<scope:x.event_ts>> THEN 1 ELSE 0 END) OVER "
             f"(PARTITION BY x.{t.node}, x.product_id) AS in_scope "
@@ -47,7 +48,7 @@ def inv30(ctx: Context) -> Iterator[Query]:
         )
 
 
-def inv31(ctx: Context) -> Iterator[Query]:
+def _inv31(ctx: Context) -> Iterator[Query]:
     for t in TXN_TABLES:
         yield Query(
             f"SELECT * FROM (SELECT '{t.name}' AS table_name, txn_id, "
@@ -71,7 +72,8 @@ def inv31(ctx: Context) -> Iterator[Query]:
             f"row_number() OVER (PARTITION BY {t.node}, product_id ORDER BY txn_id DESC) AS rn, "
             f"max(CASE WHEN <<scope:event_ts>> THEN 1 ELSE 0 END) OVER "
             f"(PARTITION BY {t.node}, product_id) AS in_scope FROM {t.name}) "
-            f"SELECT 'on_hand differs from the last balance' AS rule, '{t.node_type}' AS node_type, "
+            "SELECT 'on_hand differs from the last balance' AS rule, "
+            f"'{t.node_type}' AS node_type, "
             "s.node, s.product_id, s.balance AS last_balance, g.on_hand FROM s "
             f"LEFT JOIN gen_state_inventory g ON g.node_type = '{t.node_type}' "
             "AND g.node_id = s.node AND g.product_id = s.product_id "
@@ -94,7 +96,7 @@ def _match(name: str, left: str, right: str) -> Query:
     )
 
 
-def inv32(ctx: Context) -> Iterator[Query]:
+def _inv32(ctx: Context) -> Iterator[Query]:
     def receipt_lines(receipt_type: str) -> str:
         return (
             "SELECT r.store_id AS node, l.product_id, l.receipt_id_ext AS source, "
@@ -130,7 +132,7 @@ def inv32(ctx: Context) -> Iterator[Query]:
     yield _match("RETURN", receipt_lines("RETURN"), txns(store, "store_id", "RETURN", "RET"))
 
 
-def inv33(ctx: Context) -> Iterator[Query]:
+def _inv33(ctx: Context) -> Iterator[Query]:
     for t in TXN_TABLES:
         yield Query(
             f"WITH s AS (SELECT x.txn_id, x.{t.node} AS node, x.product_id, x.event_ts, x.source, "
@@ -153,13 +155,14 @@ def inv33(ctx: Context) -> Iterator[Query]:
                 ("o.unfilled_quantity < 0", "unfilled_quantity < 0"),
             )
             + " AS rule FROM d FULL OUTER JOIN o ON d.node = o.node "
-            "AND d.product_id = o.product_id AND d.event_ts = o.event_ts AND d.source = o.source) v "
+            "AND d.product_id = o.product_id AND d.event_ts = o.event_ts "
+            "AND d.source = o.source) v "
             "WHERE rule <> ''",
             whole=(t.name,),
         )
 
 
-def inv34(ctx: Context) -> Iterator[Query]:
+def _inv34(ctx: Context) -> Iterator[Query]:
     yield Query(
         "SELECT 'SALE receipt returned more than once' AS rule, return_for_receipt_id_ext, "
         "count(*) AS returns FROM fact_receipts WHERE receipt_type = 'RETURN' "
@@ -200,7 +203,7 @@ def inv34(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv35(ctx: Context) -> Iterator[Query]:
+def _inv35(ctx: Context) -> Iterator[Query]:
     gap = "(r.reorder_point - r.current_quantity - r.in_transit_quantity)"
     priority = (
         f"CASE WHEN r.reorder_point > 0 AND 2 * {gap} >= r.reorder_point THEN 'URGENT' "
@@ -243,7 +246,7 @@ def inv35(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv36(ctx: Context) -> Iterator[Query]:
+def _inv36(ctx: Context) -> Iterator[Query]:
     yield Query(
         "SELECT * FROM (SELECT txn_id, "
         + violations(
@@ -257,11 +260,11 @@ def inv36(ctx: Context) -> Iterator[Query]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("INV-30", "Running-balance continuity", inv30),
-    Check("INV-31", "Never negative", inv31),
-    Check("INV-32", "Sales ↔ inventory", inv32),
-    Check("INV-33", "Stockouts ↔ depletions", inv33),
-    Check("INV-34", "Returns are consistent", inv34),
-    Check("INV-35", "Reorders follow the rule", inv35),
-    Check("INV-36", "Cycle counts", inv36),
+    Check("INV-30", "Running-balance continuity", _inv30),
+    Check("INV-31", "Never negative", _inv31),
+    Check("INV-32", "Sales ↔ inventory", _inv32),
+    Check("INV-33", "Stockouts ↔ depletions", _inv33),
+    Check("INV-34", "Returns are consistent", _inv34),
+    Check("INV-35", "Reorders follow the rule", _inv35),
+    Check("INV-36", "Cycle counts", _inv36),
 )

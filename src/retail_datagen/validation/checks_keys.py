@@ -101,7 +101,7 @@ def _tables() -> tuple[Table, ...]:
     return tuple(table(n) for n in (*DIM_TABLES, *FACT_DB_TABLES))
 
 
-def inv01(ctx: Context) -> Iterator[Query]:
+def _inv01(ctx: Context) -> Iterator[Query]:
     for t in _tables():
         keys = key_columns(t.name)
         yield Query(
@@ -110,20 +110,24 @@ def inv01(ctx: Context) -> Iterator[Query]:
         )
 
 
-def inv02(ctx: Context) -> Iterator[Query]:
+def _inv02(ctx: Context) -> Iterator[Query]:
     for t in _tables():
         required = [c.name for c in t.c if not c.nullable]
         cond = " OR ".join(f"{quote_ident(c)} IS NULL" for c in required)
-        nulls = ", ".join(f"CASE WHEN {quote_ident(c)} IS NULL THEN {sql_list([c])} END" for c in required)
+        nulls = ", ".join(
+            f"CASE WHEN {quote_ident(c)} IS NULL THEN {sql_list([c])} END" for c in required
+        )
         # A NULL event_ts cannot be placed in the scope, so it is judged wherever it is.
-        scope = f"(event_ts IS NULL OR {row_filter(t.name)})" if t.name in FACT_DB_TABLES else "TRUE"
+        scope = (
+            f"(event_ts IS NULL OR {row_filter(t.name)})" if t.name in FACT_DB_TABLES else "TRUE"
+        )
         yield Query(
             f"SELECT {sql_list([t.name])} AS table_name, {key_columns(t.name)}, "
             f"concat_ws(',', {nulls}) AS null_columns FROM {t.name} WHERE ({cond}) AND {scope}"
         )
 
 
-def inv03(ctx: Context) -> Iterator[Query]:
+def _inv03(ctx: Context) -> Iterator[Query]:
     by_table: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     for (tname, col), values in ENUM_DOMAINS.items():
         by_table.setdefault(tname, []).append((col, values))
@@ -142,7 +146,7 @@ def inv03(ctx: Context) -> Iterator[Query]:
         )
 
 
-def inv04(ctx: Context) -> Iterator[Query]:
+def _inv04(ctx: Context) -> Iterator[Query]:
     for t in _tables():
         fks = [(c.name, fk.column.table.name, fk.column.name) for c in t.c for fk in c.foreign_keys]
         if not fks:
@@ -164,10 +168,11 @@ def inv04(ctx: Context) -> Iterator[Query]:
         )
 
 
-def inv05(ctx: Context) -> Iterator[Query]:
+def _inv05(ctx: Context) -> Iterator[Query]:
     yield Query(
         "SELECT 'receipt line without receipt' AS rule, l.receipt_id_ext, l.line_num "
-        "FROM fact_receipt_lines l LEFT JOIN fact_receipts r ON r.receipt_id_ext = l.receipt_id_ext "
+        "FROM fact_receipt_lines l "
+        "LEFT JOIN fact_receipts r ON r.receipt_id_ext = l.receipt_id_ext "
         "WHERE r.receipt_id_ext IS NULL AND <<rows:l.event_ts>>"
     )
     yield Query(
@@ -219,7 +224,8 @@ def inv05(ctx: Context) -> Iterator[Query]:
         "SELECT * FROM (SELECT r.receipt_id_ext, r.return_for_receipt_id_ext, "
         + violations(
             (
-                "r.receipt_type = 'RETURN' AND (o.receipt_id_ext IS NULL OR o.receipt_type <> 'SALE')",
+                "r.receipt_type = 'RETURN' "
+                "AND (o.receipt_id_ext IS NULL OR o.receipt_type <> 'SALE')",
                 "return_for_receipt_id_ext does not name a SALE receipt",
             ),
             ("r.receipt_type = 'SALE' AND r.return_for_receipt_id_ext IS NOT NULL",
@@ -239,9 +245,10 @@ def inv05(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv06(ctx: Context) -> Iterator[Query]:
+def _inv06(ctx: Context) -> Iterator[Query]:
     yield Query(
-        "SELECT 'payment needs exactly one of receipt_id_ext, order_id_ext' AS rule, transaction_id "
+        "SELECT 'payment needs exactly one of receipt_id_ext, order_id_ext' AS rule, "
+        "transaction_id "
         "FROM fact_payments WHERE (receipt_id_ext IS NULL) = (order_id_ext IS NULL) "
         "AND <<rows:event_ts>>"
     )
@@ -264,7 +271,7 @@ def inv06(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv07(ctx: Context) -> Iterator[Query]:
+def _inv07(ctx: Context) -> Iterator[Query]:
     yield Query(
         "SELECT product_id, cost_cents, sale_price_cents, msrp_cents FROM dim_products "
         "WHERE NOT (0 < cost_cents AND cost_cents < sale_price_cents "
@@ -278,7 +285,7 @@ _EARTH_RADIUS_MI = 3958.8
 _TIE_MI = 1e-6
 
 
-def inv08(ctx: Context) -> Iterator[Query]:
+def _inv08(ctx: Context) -> Iterator[Query]:
     dist = (
         f"2 * {_EARTH_RADIUS_MI} * asin(sqrt("
         "power(sin(radians(gd.latitude - gs.latitude) / 2), 2) + "
@@ -315,12 +322,12 @@ def inv08(ctx: Context) -> Iterator[Query]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("INV-01", "Primary keys unique", inv01),
-    Check("INV-02", "Required columns filled", inv02),
-    Check("INV-03", "Enum domains", inv03),
-    Check("INV-04", "Dimension foreign keys", inv04),
-    Check("INV-05", "Fact-to-fact references", inv05),
-    Check("INV-06", "Exactly-one rules", inv06),
-    Check("INV-07", "Product pricing", inv07),
-    Check("INV-08", "Store → nearest DC; hours; tax rate", inv08),
+    Check("INV-01", "Primary keys unique", _inv01),
+    Check("INV-02", "Required columns filled", _inv02),
+    Check("INV-03", "Enum domains", _inv03),
+    Check("INV-04", "Dimension foreign keys", _inv04),
+    Check("INV-05", "Fact-to-fact references", _inv05),
+    Check("INV-06", "Exactly-one rules", _inv06),
+    Check("INV-07", "Product pricing", _inv07),
+    Check("INV-08", "Store → nearest DC; hours; tax rate", _inv08),
 )

@@ -30,7 +30,7 @@ def _status_ts(status: str) -> str:
     return f"max(CASE WHEN status = '{status}' THEN event_ts END)"
 
 
-def inv40(ctx: Context) -> Iterator[Query]:
+def _inv40(ctx: Context) -> Iterator[Query]:
     constant = ("truck_id", "dc_id", "store_id", "refrigerated", "unit_count",
                 "departure_time", "eta", "etd")
     per_ship = ", ".join(f"count(DISTINCT {c}) AS n_{c}" for c in constant)
@@ -76,15 +76,17 @@ def inv40(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv41(ctx: Context) -> Iterator[Query]:
+def _inv41(ctx: Context) -> Iterator[Query]:
     yield Query(
         f"WITH {SHIPMENTS_CTE}, "
         "n AS (SELECT shipment_id, count(*) AS n FROM fact_truck_moves "
         "WHERE shipment_id IN (SELECT shipment_id FROM ship) GROUP BY shipment_id) "
         "SELECT * FROM (SELECT n.shipment_id, n.n AS rows_written, "
         + violations(
-            ("n.n < 6 AND g.shipment_id IS NULL", "incomplete leg missing from gen_state_shipments"),
-            ("n.n >= 6 AND g.shipment_id IS NOT NULL", "completed leg still in gen_state_shipments"),
+            ("n.n < 6 AND g.shipment_id IS NULL",
+             "incomplete leg missing from gen_state_shipments"),
+            ("n.n >= 6 AND g.shipment_id IS NOT NULL",
+             "completed leg still in gen_state_shipments"),
         )
         + " AS rule FROM n LEFT JOIN gen_state_shipments g ON g.shipment_id = n.shipment_id) v "
         "WHERE rule <> ''"
@@ -106,7 +108,7 @@ def _delivery_rule(action_cte: str, marker: str, label: str) -> tuple[str, str]:
     )
 
 
-def inv42(ctx: Context) -> Iterator[Query]:
+def _inv42(ctx: Context) -> Iterator[Query]:
     def actions(name: str, action: str) -> str:
         return (
             f"{name} AS (SELECT shipment_id AS sid, product_id, count(*) AS n, "
@@ -165,7 +167,7 @@ def inv42(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv43(ctx: Context) -> Iterator[Query]:
+def _inv43(ctx: Context) -> Iterator[Query]:
     per_ship = (
         f"WITH {SHIPMENTS_CTE}, "
         "s AS (SELECT shipment_id, max(truck_id) AS truck_id, max(dc_id) AS dc_id, "
@@ -190,7 +192,8 @@ def inv43(ctx: Context) -> Iterator[Query]:
         "b AS (SELECT m.shipment_id, m.truck_id, "
         "max(m.departure_time) - INTERVAL '2 hours' AS busy_from, "
         "max(m.etd) + (max(m.eta) - max(m.departure_time)) AS busy_to, "
-        "max(CASE WHEN m.shipment_id IN (SELECT shipment_id FROM ship) THEN 1 ELSE 0 END) AS judged "
+        "max(CASE WHEN m.shipment_id IN (SELECT shipment_id FROM ship) THEN 1 ELSE 0 END) "
+        "AS judged "
         "FROM fact_truck_moves m GROUP BY m.shipment_id, m.truck_id)"
     )
     yield Query(
@@ -212,7 +215,7 @@ def inv43(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv44(ctx: Context) -> Iterator[Query]:
+def _inv44(ctx: Context) -> Iterator[Query]:
     yield Query(
         "WITH n AS (SELECT count(*) AS supplier_trucks FROM dim_trucks "
         "WHERE truck_type = 'SUPPLIER') "
@@ -240,9 +243,9 @@ def inv44(ctx: Context) -> Iterator[Query]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("INV-40", "Monotone truck lifecycle", inv40),
-    Check("INV-41", "Every shipment completes", inv41),
-    Check("INV-42", "Delivered exactly once", inv42),
-    Check("INV-43", "Truck assignment and use", inv43),
-    Check("INV-44", "Supplier inbound", inv44),
+    Check("INV-40", "Monotone truck lifecycle", _inv40),
+    Check("INV-41", "Every shipment completes", _inv41),
+    Check("INV-42", "Delivered exactly once", _inv42),
+    Check("INV-43", "Truck assignment and use", _inv43),
+    Check("INV-44", "Supplier inbound", _inv44),
 )

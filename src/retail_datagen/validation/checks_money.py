@@ -17,7 +17,8 @@ from retail_datagen.validation.core import Check, Context, Query, sql_list, viol
 
 #: discount_type of each in-store promo code (behaviour.md §7).
 PROMO_DISCOUNT_TYPES: dict[str, str] = {
-    code: ("FIXED_AMOUNT" if code.startswith("TAKE") else "BOGO" if code == "BOGO50" else "PERCENTAGE")
+    code: "FIXED_AMOUNT" if code.startswith("TAKE") else "BOGO" if code == "BOGO50"
+    else "PERCENTAGE"
     for code in domain.PROMO_CODES
 }
 _TAX_FACTOR = dict(zip(domain.TAXABILITY, domain.TAXABILITY_FACTOR, strict=True))
@@ -57,20 +58,26 @@ def ppm_sql(rate: str) -> str:
 
 
 def tax_sql(ext: str, ppm: str, factor: str) -> str:
-    """Line tax of behaviour.md §6, sign-symmetric: ``sign(ext) × ((|ext| × ppm × f + 5e7) // 1e8)``."""
+    """Line tax of behaviour.md §6, sign-symmetric.
+
+    ``sign(ext) × ((|ext| × ppm × f + 50_000_000) // 100_000_000)`` in integer arithmetic.
+    """
     return (
         f"(CASE WHEN {ext} < 0 THEN -1 ELSE 1 END * "
         f"<<idiv:abs({ext}) * {ppm} * {factor} + 50000000;100000000>>)"
     )
 
 
-def inv10(ctx: Context) -> Iterator[Query]:
+def _inv10(ctx: Context) -> Iterator[Query]:
     for name in (*DIM_TABLES, *FACT_DB_TABLES):
         pairs = money_pairs(table(name))
         if not pairs:
             continue
         rule = violations(
-            *((f"{quote_ident(a)} * 100 <> {quote_ident(c)}", f"{a} <> {c} / 100") for a, c in pairs)
+            *(
+                (f"{quote_ident(a)} * 100 <> {quote_ident(c)}", f"{a} <> {c} / 100")
+                for a, c in pairs
+            )
         )
         yield Query(
             f"SELECT * FROM (SELECT {sql_list([name])} AS table_name, {key_columns(name)}, "
@@ -78,9 +85,10 @@ def inv10(ctx: Context) -> Iterator[Query]:
         )
 
 
-def inv11(ctx: Context) -> Iterator[Query]:
+def _inv11(ctx: Context) -> Iterator[Query]:
     common = (
-        ("l.ext_cents <> l.unit_cents * l.quantity - l.discount_cents", "ext <> unit × qty − discount"),
+        ("l.ext_cents <> l.unit_cents * l.quantity - l.discount_cents",
+         "ext <> unit × qty − discount"),
         ("l.unit_cents <= 0", "unit_cents <= 0"),
         ("l.quantity = 0", "quantity = 0"),
         ("(l.promo_code IS NULL) <> (l.discount_cents = 0)", "promo_code set iff discount <> 0"),
@@ -102,7 +110,7 @@ def inv11(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv12(ctx: Context) -> Iterator[Query]:
+def _inv12(ctx: Context) -> Iterator[Query]:
     expected = tax_sql("l.ext_cents", ppm_sql("s.tax_rate"), factor_sql("p.taxability"))
     yield Query(
         f"SELECT * FROM (SELECT l.receipt_id_ext, l.line_num, l.tax_cents, {expected} AS expected "
@@ -147,7 +155,8 @@ def _header_vs_lines(header: str, lines: str, key: str, *, receipt: bool) -> Que
         )
     return Query(
         f"WITH h AS (SELECT * FROM {header} WHERE <<rows:event_ts>>), "
-        f"a AS (SELECT {key}, sum(unit_cents * quantity) AS gross, sum(discount_cents) AS discount, "
+        f"a AS (SELECT {key}, sum(unit_cents * quantity) AS gross, "
+        "sum(discount_cents) AS discount, "
         "sum(ext_cents) AS ext, sum(tax_cents) AS tax, count(*) AS n, sum(quantity) AS qty "
         f"FROM {lines} WHERE {key} IN (SELECT {key} FROM h) GROUP BY {key}) "
         f"SELECT * FROM (SELECT h.{key}, {violations(*rules)} AS rule "
@@ -155,18 +164,20 @@ def _header_vs_lines(header: str, lines: str, key: str, *, receipt: bool) -> Que
     )
 
 
-def inv13(ctx: Context) -> Iterator[Query]:
+def _inv13(ctx: Context) -> Iterator[Query]:
     yield _header_vs_lines("fact_receipts", "fact_receipt_lines", "receipt_id_ext", receipt=True)
 
 
-def inv14(ctx: Context) -> Iterator[Query]:
+def _inv14(ctx: Context) -> Iterator[Query]:
     yield _header_vs_lines(
         "fact_online_order_headers", "fact_online_order_lines", "order_id_ext", receipt=False
     )
 
 
-def inv15(ctx: Context) -> Iterator[Query]:
-    types = " ".join(f"WHEN {sql_list([c])} THEN {sql_list([t])}" for c, t in PROMO_DISCOUNT_TYPES.items())
+def _inv15(ctx: Context) -> Iterator[Query]:
+    types = " ".join(
+        f"WHEN {sql_list([c])} THEN {sql_list([t])}" for c, t in PROMO_DISCOUNT_TYPES.items()
+    )
     yield Query(
         "WITH p AS (SELECT * FROM fact_promotions WHERE <<rows:event_ts>>), "
         "a AS (SELECT receipt_id_ext, sum(discount_cents) AS discount, count(*) AS n, "
@@ -247,7 +258,7 @@ def _parent_payments(parent: str, key: str, kind: str) -> Query:
     )
 
 
-def inv16(ctx: Context) -> Iterator[Query]:
+def _inv16(ctx: Context) -> Iterator[Query]:
     yield _parent_payments("fact_receipts", "receipt_id_ext", "receipt")
     yield _parent_payments("fact_online_order_headers", "order_id_ext", "order")
     # Per parent: whether attempt 1 was declined and the methods of approved attempts 2, so
@@ -265,7 +276,8 @@ def inv16(ctx: Context) -> Iterator[Query]:
         "SELECT * FROM (SELECT x.transaction_id, x.parent, "
         + violations(
             ("x.status = 'DECLINED' AND x.attempt <> 1", "DECLINED attempt is not attempt 1"),
-            ("x.status = 'DECLINED' AND x.decline_reason IS NULL", "DECLINED without decline_reason"),
+            ("x.status = 'DECLINED' AND x.decline_reason IS NULL",
+             "DECLINED without decline_reason"),
             ("x.status = 'DECLINED' AND x.payment_method = 'CASH'", "DECLINED CASH payment"),
             ("x.status <> 'DECLINED' AND x.decline_reason IS NOT NULL",
              "decline_reason set on a payment that is not DECLINED"),
@@ -281,11 +293,11 @@ def inv16(ctx: Context) -> Iterator[Query]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("INV-10", "Amount = cents / 100", inv10),
-    Check("INV-11", "Line arithmetic", inv11),
-    Check("INV-12", "Line tax", inv12),
-    Check("INV-13", "Receipt header = its lines", inv13),
-    Check("INV-14", "Online header = its lines", inv14),
-    Check("INV-15", "Promotions = promo lines = receipt discount", inv15),
-    Check("INV-16", "Payments settle the total", inv16),
+    Check("INV-10", "Amount = cents / 100", _inv10),
+    Check("INV-11", "Line arithmetic", _inv11),
+    Check("INV-12", "Line tax", _inv12),
+    Check("INV-13", "Receipt header = its lines", _inv13),
+    Check("INV-14", "Online header = its lines", _inv14),
+    Check("INV-15", "Promotions = promo lines = receipt discount", _inv15),
+    Check("INV-16", "Payments settle the total", _inv16),
 )

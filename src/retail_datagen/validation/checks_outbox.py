@@ -135,7 +135,7 @@ def _validate_payloads(models: dict[str, type[BaseModel]]) -> Any:
     return judge
 
 
-def inv54(ctx: Context) -> Iterator[Query]:
+def _inv54(ctx: Context) -> Iterator[Query]:
     for column in ("outbox_id", "trace_id"):
         yield _guarded(
             f"SELECT '{column} not unique' AS rule, {column}, count(*) AS copies "
@@ -216,5 +216,5 @@ def inv54(ctx: Context) -> Iterator[Query]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("INV-54", "Outbox integrity", inv54),
+    Check("INV-54", "Outbox integrity", _inv54),
 )

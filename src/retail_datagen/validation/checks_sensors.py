@@ -46,7 +46,7 @@ W01_MIN_RECEIPTS = 500
 W01_TOLERANCE = 0.15
 
 
-def inv50(ctx: Context) -> Iterator[Query]:
+def _inv50(ctx: Context) -> Iterator[Query]:
     yield Query(
         "SELECT 'store-hour without exactly 5 distinct zones' AS rule, store_id, event_ts, "
         "count(DISTINCT zone) AS zones FROM fact_foot_traffic WHERE <<rows:event_ts>> "
@@ -67,7 +67,7 @@ def inv50(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv51(ctx: Context) -> Iterator[Query]:
+def _inv51(ctx: Context) -> Iterator[Query]:
     anon = (
         "'ANON-' || lpad(CAST(p.store_id AS VARCHAR), 5, '0') || '-' || <<ymd:p.event_ts>> "
         "|| '-' || lpad(CAST(p.visit_seq AS VARCHAR), 6, '0')"
@@ -83,7 +83,8 @@ def inv51(ctx: Context) -> Iterator[Query]:
              "known id <> dim_customers.ble_id of customer_id"),
             ("p.rssi NOT BETWEEN -80 AND -30", "rssi outside [-80, -30]"),
         )
-        + " AS rule FROM fact_ble_pings p LEFT JOIN dim_customers c ON c.customer_id = p.customer_id "
+        + " AS rule FROM fact_ble_pings p "
+        "LEFT JOIN dim_customers c ON c.customer_id = p.customer_id "
         "WHERE <<rows:p.event_ts>>) v WHERE rule <> ''"
     )
     yield Query(
@@ -101,7 +102,7 @@ def inv51(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv52(ctx: Context) -> Iterator[Query]:
+def _inv52(ctx: Context) -> Iterator[Query]:
     visit = "store_id, CAST(event_ts AS DATE), visit_seq"
     yield Query(
         "WITH p AS (SELECT ping_id, store_id, CAST(event_ts AS DATE) AS dd, visit_seq, event_ts, "
@@ -148,7 +149,7 @@ def cost_bounds(config: dict[str, Any]) -> list[tuple[str, str, int, int]]:
     return out
 
 
-def inv53(ctx: Context) -> Iterator[Query]:
+def _inv53(ctx: Context) -> Iterator[Query]:
     bounds = None
     if ctx.config is not None:
         try:
@@ -181,7 +182,8 @@ def inv53(ctx: Context) -> Iterator[Query]:
              "impression outside the campaign's active days"),
             ("ch.channel IS NULL", "channel not in the campaign type's list"),
         )
-        + f" AS rule FROM fact_marketing m LEFT JOIN dim_customers c ON c.customer_id = m.customer_id "
+        + " AS rule FROM fact_marketing m "
+        "LEFT JOIN dim_customers c ON c.customer_id = m.customer_id "
         f"LEFT JOIN {days} ON cd.campaign_type = m.campaign_type "
         f"LEFT JOIN {channels} ON ch.campaign_type = m.campaign_type AND ch.channel = m.channel "
         "WHERE <<rows:m.event_ts>>) v WHERE rule <> ''"
@@ -194,7 +196,7 @@ def _plain_day(day: date) -> bool:
     )
 
 
-def w01(ctx: Context) -> Iterator[Query]:
+def _w01(ctx: Context) -> Iterator[Query]:
     if ctx.config is None:
         ctx.note("no gen_metadata.config_data")
         return
@@ -229,7 +231,7 @@ def w01(ctx: Context) -> Iterator[Query]:
     )
 
 
-def w02(ctx: Context) -> Iterator[Query]:
+def _w02(ctx: Context) -> Iterator[Query]:
     yield Query(
         "WITH r AS (SELECT store_id, CAST(event_ts AS DATE) AS dd, count(*) AS n "
         "FROM fact_receipts WHERE receipt_type = 'SALE' AND <<rows:event_ts>> "
@@ -241,11 +243,12 @@ def w02(ctx: Context) -> Iterator[Query]:
     )
 
 
-def w03(ctx: Context) -> Iterator[Query]:
+def _w03(ctx: Context) -> Iterator[Query]:
     yield Query(
         "WITH s AS (SELECT store_id, CAST(event_ts AS DATE) AS dd, "
         "count(DISTINCT product_id) AS stocked_out FROM fact_stockouts "
-        "WHERE store_id IS NOT NULL AND <<rows:event_ts>> GROUP BY store_id, CAST(event_ts AS DATE)), "
+        "WHERE store_id IS NOT NULL AND <<rows:event_ts>> "
+        "GROUP BY store_id, CAST(event_ts AS DATE)), "
         "a AS (SELECT s.store_id, s.dd, s.stocked_out, (SELECT count(*) FROM dim_products p "
         "WHERE p.launch_date <= s.dd) AS available FROM s) "
         "SELECT 'stockouts for more than 20% of the available products' AS rule, store_id, "
@@ -253,7 +256,7 @@ def w03(ctx: Context) -> Iterator[Query]:
     )
 
 
-def w04(ctx: Context) -> Iterator[Query]:
+def _w04(ctx: Context) -> Iterator[Query]:
     yield Query(
         "SELECT 'leg in flight more than 3 days after SCHEDULED' AS rule, shipment_id, "
         "scheduled_ts FROM gen_state_shipments WHERE scheduled_ts < <<end_ts>> - INTERVAL '3 days'"
@@ -261,15 +264,15 @@ def w04(ctx: Context) -> Iterator[Query]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("INV-50", "Foot traffic shape", inv50),
-    Check("INV-51", "BLE identity", inv51),
-    Check("INV-52", "Zone changes match pings", inv52),
-    Check("INV-53", "Marketing", inv53),
+    Check("INV-50", "Foot traffic shape", _inv50),
+    Check("INV-51", "BLE identity", _inv51),
+    Check("INV-52", "Zone changes match pings", _inv52),
+    Check("INV-53", "Marketing", _inv53),
 )
 
 WARNINGS: tuple[Check, ...] = (
-    Check("W-01", "Basket size drift", w01),
-    Check("W-02", "Idle open store-day", w02),
-    Check("W-03", "Heavy stockouts", w03),
-    Check("W-04", "Long in-flight legs", w04),
+    Check("W-01", "Basket size drift", _w01),
+    Check("W-02", "Idle open store-day", _w02),
+    Check("W-03", "Heavy stockouts", _w03),
+    Check("W-04", "Long in-flight legs", _w04),
 )

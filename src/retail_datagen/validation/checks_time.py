@@ -14,7 +14,7 @@ def _midnight(expr: str) -> str:
     return f"CAST(CAST({expr} AS DATE) AS TIMESTAMP)"
 
 
-def inv20(ctx: Context) -> Iterator[Query]:
+def _inv20(ctx: Context) -> Iterator[Query]:
     for name in FACT_DB_TABLES:
         yield Query(
             f"SELECT {sql_list([name])} AS table_name, {key_columns(name)}, event_ts FROM {name} "
@@ -34,7 +34,7 @@ def _open_hours(source: str, alias: str, ts: str, keys: str, store: str) -> Quer
     )
 
 
-def inv21(ctx: Context) -> Iterator[Query]:
+def _inv21(ctx: Context) -> Iterator[Query]:
     direct = "JOIN dim_stores s ON s.store_id = x.store_id"
     yield _open_hours("fact_receipts", "x", "x.event_ts", "x.receipt_id_ext", direct)
     yield _open_hours(
@@ -58,7 +58,8 @@ def inv21(ctx: Context) -> Iterator[Query]:
     yield Query(
         "SELECT * FROM (SELECT o.store_id, o.event_ts, o.operation_type, "
         + violations(
-            (f"o.operation_type = 'OPENED' AND o.event_ts <> {opened}", "OPENED not at open_hour:00"),
+            (f"o.operation_type = 'OPENED' AND o.event_ts <> {opened}",
+             "OPENED not at open_hour:00"),
             (f"o.operation_type = 'CLOSED' AND o.event_ts <> {closed}",
              "CLOSED not at close_hour:00 (23:59:59 for 24)"),
             (DEC25.format("o.event_ts"), "store_ops row on Dec 25"),
@@ -80,7 +81,7 @@ def inv21(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv22(ctx: Context) -> Iterator[Query]:
+def _inv22(ctx: Context) -> Iterator[Query]:
     for source, keys, extra in (
         ("fact_receipt_lines", "x.receipt_id_ext, x.line_num", "x.quantity > 0 AND "),
         ("fact_online_order_lines", "x.order_id_ext, x.line_num", ""),
@@ -93,7 +94,7 @@ def inv22(ctx: Context) -> Iterator[Query]:
         )
 
 
-def inv23(ctx: Context) -> Iterator[Query]:
+def _inv23(ctx: Context) -> Iterator[Query]:
     for parent, key in (
         ("fact_receipts", "receipt_id_ext"),
         ("fact_online_order_headers", "order_id_ext"),
@@ -133,7 +134,7 @@ def inv23(ctx: Context) -> Iterator[Query]:
     )
 
 
-def inv24(ctx: Context) -> Iterator[Query]:
+def _inv24(ctx: Context) -> Iterator[Query]:
     ship = "h.fulfillment_mode IN ('SHIP_FROM_DC', 'SHIP_FROM_STORE')"
     live = "l.fulfillment_status <> 'CANCELLED'"
     yield Query(
@@ -178,9 +179,9 @@ def inv24(ctx: Context) -> Iterator[Query]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("INV-20", "Events inside the generated range", inv20),
-    Check("INV-21", "Store operating hours", inv21),
-    Check("INV-22", "No sales before launch", inv22),
-    Check("INV-23", "Dependent timestamps", inv23),
-    Check("INV-24", "Online lifecycle order", inv24),
+    Check("INV-20", "Events inside the generated range", _inv20),
+    Check("INV-21", "Store operating hours", _inv21),
+    Check("INV-22", "No sales before launch", _inv22),
+    Check("INV-23", "Dependent timestamps", _inv23),
+    Check("INV-24", "Online lifecycle order", _inv24),
 )

@@ -1,24 +1,31 @@
-"""SQL machinery of the invariant catalogue: checks, scope rendering and database access.
+"""SQL machinery of the invariant catalogue: checks, queries, scope and dialect rendering.
 
 A check (:class:`Check`) builds one or more :class:`Query` objects from the run's
 :class:`Context`. Each query is SQL that returns the *violating rows*. Scope, filtered-run and
 dialect details are written into the SQL as markers that :meth:`Context.render` expands:
 
-======================  ===============================================================================
-``<<rows:e>>``          ``e`` (a timestamp) lies in ``[start, end + 1 day)`` *and* on a day whose
-                        ``gen_day_log.included_tables`` lists every fact table the query reads
-``<<scope:e>>``         ``e`` lies in ``[start, end + 1 day)`` (entity anchors)
-``<<span:f;l>>``        every logged day from ``f`` to ``l`` includes every fact table the query reads
-``<<days>>``            a derived table ``d(dd)`` of the judged days (``<<outbox_days>>``: only the
-                        days logged with ``outbox = true``)
-``<<first_day>>``       ``gen_watermark.first_day`` at 00:00; ``<<end_ts>>`` is ``last_day + 1`` 00:00
-``<<cap_last:e>>``      ``least(e, last_day 00:00)``
-``<<idiv:a;b>>``        integer division (``//`` in DuckDB, ``/`` in PostgreSQL)
-``<<ymd:e>>``           ``e`` formatted ``YYYYMMDD``; ``<<isots:e>>`` as ``YYYY-MM-DDTHH:MM:SS.ffffff``
-``<<parse_ymd:e>>``     a ``YYYYMMDD`` string as a DATE (NULL when malformed)
-``<<json_keys:e>>``     the top-level keys of a JSON object (NULL when ``e`` is not valid JSON), as a
-                        value that ``<<key_set:…>>`` turns into the sorted, comma-joined string
-======================  ===============================================================================
+``<<rows:e>>``
+    ``e`` (a timestamp) lies in ``[start, end + 1 day)`` *and* on a day whose
+    ``gen_day_log.included_tables`` lists every fact table the query reads.
+``<<scope:e>>``
+    ``e`` lies in ``[start, end + 1 day)`` (entity anchors).
+``<<span:f;l>>``
+    Every logged day from ``f`` to ``l`` includes every fact table the query reads.
+``<<days>>``, ``<<outbox_days>>``
+    A derived table ``d(dd)`` of the judged days (only those logged with ``outbox = true``).
+``<<first_day>>``, ``<<end_ts>>``
+    ``gen_watermark.first_day`` at 00:00, and ``last_day + 1`` at 00:00.
+``<<cap_last:e>>``
+    ``least(e, last_day 00:00)``.
+``<<idiv:a;b>>``
+    Integer division (``//`` in DuckDB, ``/`` in PostgreSQL).
+``<<ymd:e>>``, ``<<isots:e>>``
+    ``e`` formatted ``YYYYMMDD``, or ``YYYY-MM-DDTHH:MM:SS.ffffff``.
+``<<parse_ymd:e>>``
+    A ``YYYYMMDD`` string as a DATE (NULL when malformed).
+``<<json_keys:e>>``, ``<<key_set:k>>``
+    The top-level keys of a JSON object (NULL when ``e`` is not valid JSON), and such a key
+    value as its sorted, comma-joined string.
 
 A marker that cannot be rendered (no watermark, no judged day) skips the query: a check whose
 queries are all skipped has nothing to judge and is reported as passed and skipped.
@@ -331,7 +338,8 @@ class Context:
                 return "TRUE"
             terms = [
                 "(" + " AND ".join(
-                    ([f"{args[0]} >= {_ts(a)}"] if a else []) + ([f"{args[1]} < {_ts(b)}"] if b else [])
+                    ([f"{args[0]} >= {_ts(a)}"] if a else [])
+                    + ([f"{args[1]} < {_ts(b)}"] if b else [])
                 ) + ")"
                 for a, b in ranges
             ]
@@ -359,7 +367,10 @@ class Context:
         if name == "parse_ymd":
             if duck:
                 return f"CAST(try_strptime({args[0]}, '%Y%m%d') AS DATE)"
-            return f"(CASE WHEN ({args[0]}) ~ '^[0-9]{{8}}$' THEN to_date({args[0]}, 'YYYYMMDD') END)"
+            return (
+                f"(CASE WHEN ({args[0]}) ~ '^[0-9]{{8}}$' "
+                f"THEN to_date({args[0]}, 'YYYYMMDD') END)"
+            )
         if name == "json_keys":
             # DuckDB: the unsorted key list (cheap); PostgreSQL: already the sorted string.
             if duck:
