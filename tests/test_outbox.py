@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import threading
 import uuid
 from datetime import date, datetime, timedelta
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
@@ -35,6 +35,7 @@ DAY = date(2024, 11, 29)
 T = datetime(2024, 11, 29, 10, 15, 30, 250)
 T_LATER = datetime(2024, 11, 29, 18, 0, 0)
 TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$"
+DECIMAL_PATTERN = r"^-?\d+\.\d{2}$"
 NOW = datetime(2025, 1, 1, 12, 0, 0)
 
 # --- hand-built generator batches (PascalCase, with TraceId) ---------------------------------
@@ -303,20 +304,17 @@ def test_payload_value_formats():
     assert ret["event_ts"] == "2024-11-29T18:00:00.000000"
     assert list(sale)[0] == "receipt_id" and list(sale)[-1] == "trace_id"
     for name in BATCHES:
-        rows = built(name)
-        for payload in _payloads(rows):
-            model = schemas.model_for(name, rows.column("message_type")[0].as_py())
+        types = {c.name.removesuffix("_ext"): c.type for c in schema.table(name).c}
+        for payload in _payloads(built(name)):
             for key, value in payload.items():
-                column = key if key in schema.table(name).c else f"{key}_ext"
                 if key == "trace_id" or value is None:
                     continue
-                type_ = schema.table(name).c[column].type
-                if isinstance(type_, sa.Numeric):
-                    assert isinstance(value, str) and value.count(".") == 1, (name, key)
-                    assert len(value.split(".")[1]) == 2
-                elif isinstance(type_, sa.DateTime):
-                    assert pc.match_substring_regex(pa.array([value]), TS_PATTERN)[0].as_py()
-            assert model is not None
+                if isinstance(types[key], sa.Numeric):
+                    assert isinstance(value, str) and re.match(DECIMAL_PATTERN, value), key
+                elif isinstance(types[key], sa.DateTime):
+                    assert isinstance(value, str) and re.match(TS_PATTERN, value), key
+                else:
+                    assert not isinstance(value, float), key
     moves = _payloads(built("truck_moves"))
     assert moves[0]["refrigerated"] is True and moves[0]["unload_duration_minutes"] is None
     assert moves[-1]["unload_duration_minutes"] == 50
@@ -472,7 +470,6 @@ def test_lease_ack_nack_cycle(outbox_db):
     assert len(leased) == 3
     assert [(e.event_ts, e.outbox_id) for e in leased] == sorted(
         (e.event_ts, e.outbox_id) for e in leased)
-    first_ids = [row["outbox_id"] for row in day_events().to_pylist()]
     ordered = sorted(day_events().to_pylist(), key=lambda r: (r["event_ts"], r["outbox_id"]))
     assert [e.outbox_id for e in leased] == [r["outbox_id"] for r in ordered[:3]]
     assert all(isinstance(e.payload, schemas.PayloadModel) for e in leased)
@@ -489,10 +486,9 @@ def test_lease_ack_nack_cycle(outbox_db):
     state = _status(outbox_db)
     assert state[ids[0]] == ("sent", 1, NOW, NOW + timedelta(seconds=5))
     assert nack(outbox_db, ids[2:]) == 1
-    assert state[ids[2]][0] == "processing" and _status(outbox_db)[ids[2]][0] == "pending"
+    assert _status(outbox_db)[ids[2]][:2] == ("pending", 1)  # attempts are kept
     c = counts(outbox_db)
     assert (c["sent"], c["pending"], c["processing"], c["total"]) == (2, total - 2, 0, total)
-    assert set(first_ids) == set(_status(outbox_db))
 
 
 @pytest.mark.parametrize("dead_letter", [True, False])
@@ -646,10 +642,13 @@ def _insert_many(engine: sa.Engine, copies: int) -> int:
 @pytest.mark.postgres
 def test_pg_skip_locked_lease(pg_engine):
     total = _insert_many(pg_engine, 1)
-    with pg_engine.connect() as holder:
+    with pg_engine.connect() as holder, pg_engine.connect() as rival:
+        # Without SKIP LOCKED the rival would block on the held rows: fail fast instead.
+        rival.execute(sa.text("SET lock_timeout = '5s'"))
+        rival.commit()
         holder.begin()
         held = lease(holder, 5, now=NOW)  # row locks stay until this transaction ends
-        other = lease(pg_engine, 5, now=NOW)
+        other = lease(rival, 5, now=NOW)
         assert len(held) == len(other) == 5
         assert not {e.outbox_id for e in held} & {e.outbox_id for e in other}
         holder.commit()
@@ -673,6 +672,8 @@ def test_pg_concurrent_drainers_never_share_events(pg_engine):
     def drainer(slot: int) -> None:
         try:
             with pg_engine.connect() as conn:
+                conn.execute(sa.text("SET lock_timeout = '10s'"))
+                conn.commit()
                 barrier.wait()
                 while events := lease(conn, 7):
                     received[slot].extend(e.outbox_id for e in events)
@@ -687,6 +688,7 @@ def test_pg_concurrent_drainers_never_share_events(pg_engine):
         t.join(timeout=120)
     assert not errors
     a, b = (set(r) for r in received)
+    assert a and b, "both drainers should have received events"
     assert len(a) == len(received[0]) and len(b) == len(received[1])
     assert not a & b
     assert len(a | b) == total

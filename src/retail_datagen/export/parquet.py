@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from retail_datagen.db import duckdb_engine, schema
-from retail_datagen.streaming.outbox import Target, open_target
+from retail_datagen.streaming.outbox import Target, open_bind
 
 DEFAULT_OUT_DIR = "data/export"
 # Rows per Arrow batch read from the database and per Parquet row group write.
@@ -103,6 +103,14 @@ class _MonthFile:
                 self.tmp.unlink()
 
 
+def _reader(result: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+    # DuckDB ≥ 1.4 names it to_arrow_reader() and deprecates fetch_record_batch().
+    to_reader = getattr(result, "to_arrow_reader", None)
+    if to_reader is not None:
+        return to_reader(_BATCH_ROWS)
+    return result.fetch_record_batch(_BATCH_ROWS)
+
+
 def _duckdb_months(con: duckdb.DuckDBPyConnection, logical: str,
                    low: datetime | None, high: datetime | None) -> Iterator[
                        tuple[date, Iterator[pa.RecordBatch]]]:
@@ -120,10 +128,10 @@ def _duckdb_months(con: duckdb.DuckDBPyConnection, logical: str,
             lo, hi = _month_range(month)
             if (low is not None and hi <= low) or (high is not None and lo >= high):
                 continue
-            reader = cursor.execute(
+            result = cursor.execute(
                 f"SELECT * FROM {db_name} WHERE event_ts >= ? AND event_ts < ? "
-                f"ORDER BY {order}", [lo, hi]).fetch_record_batch(_BATCH_ROWS)
-            yield month, iter(reader)
+                f"ORDER BY {order}", [lo, hi])
+            yield month, iter(_reader(result))
     finally:
         cursor.close()
 
@@ -189,7 +197,7 @@ def export_monthly_parquet(
     low, high = _bounds(start, end)
     root = pathlib.Path(out_dir)
     written: list[pathlib.Path] = []
-    with open_target(target, read_only=True) as bind:
+    with open_bind(target, read_only=True) as bind:
         for logical in names:
             db_name = schema.FACT_TABLE_DB_NAMES[logical]
             arrow_schema = schema.arrow_schema(logical)

@@ -81,39 +81,28 @@ _BY_STORE = "'store:' || " + _text("store_id")
 _BY_DC = "'dc:' || " + _text("dc_id")
 _BY_ORDER = "'order:' || order_id_ext"
 
+# The rule tables of fact-tables.md §20, grouped as there.
 _PARTITION_SQL: dict[str, str] = {
-    "dc_inventory_txn": _BY_DC,
-    "truck_moves": _BY_DC,
+    **dict.fromkeys(("store_inventory_txn", "receipts", "foot_traffic", "ble_pings",
+                     "customer_zone_changes", "store_ops", "promotions", "reorders"), _BY_STORE),
+    **dict.fromkeys(("receipt_lines", "promo_lines"), "'store:' || " + _STORE_OF_RECEIPT),
+    **dict.fromkeys(("dc_inventory_txn", "truck_moves"), _BY_DC),
     "truck_inventory": "'dc:' || " + _DC_OF_SHIPMENT,
-    "store_inventory_txn": _BY_STORE,
-    "receipts": _BY_STORE,
-    "receipt_lines": "'store:' || " + _STORE_OF_RECEIPT,
-    "foot_traffic": _BY_STORE,
-    "ble_pings": _BY_STORE,
-    "customer_zone_changes": _BY_STORE,
-    "marketing": "'campaign:' || campaign_id",
-    "online_orders": _BY_ORDER,
-    "online_order_lines": _BY_ORDER,
+    **dict.fromkeys(("online_orders", "online_order_lines"), _BY_ORDER),
     "fact_payments": f"CASE WHEN store_id IS NOT NULL THEN {_BY_STORE} ELSE {_BY_ORDER} END",
-    "store_ops": _BY_STORE,
     "stockouts": f"CASE WHEN store_id IS NOT NULL THEN {_BY_STORE} ELSE {_BY_DC} END",
-    "promotions": _BY_STORE,
-    "promo_lines": "'store:' || " + _STORE_OF_RECEIPT,
-    "reorders": _BY_STORE,
+    "marketing": "'campaign:' || campaign_id",
 }
-
 _CORRELATION_SQL: dict[str, str] = {
-    "dc_inventory_txn": "source",
-    "truck_moves": "shipment_id",
-    "truck_inventory": "shipment_id",
-    "store_inventory_txn": "source",
+    **dict.fromkeys(("receipt_lines", "promotions", "promo_lines"), "receipt_id_ext"),
     "receipts": "CASE WHEN receipt_type = 'RETURN' THEN return_for_receipt_id_ext END",
-    "receipt_lines": "receipt_id_ext",
-    "online_order_lines": "order_id_ext",
+    **dict.fromkeys(("dc_inventory_txn", "store_inventory_txn"), "source"),
     "fact_payments": "coalesce(receipt_id_ext, order_id_ext)",
-    "promotions": "receipt_id_ext",
-    "promo_lines": "receipt_id_ext",
+    "online_order_lines": "order_id_ext",
+    **dict.fromkeys(("truck_moves", "truck_inventory"), "shipment_id"),
 }
+if set(_PARTITION_SQL) != set(schema.FACT_TABLES):  # import-time guard against a missed table
+    raise RuntimeError("partition key rules do not cover exactly the fact tables")
 
 _local = threading.local()
 
@@ -150,6 +139,8 @@ def _payload_sql(logical: str) -> str:
 
 
 def _build_sql(logical: str, view: str) -> str:
+    # Fact columns named like outbox columns (status, source) are safe here: DuckDB resolves a
+    # name to the input column before any SELECT-list alias.
     return (
         f"SELECT event_ts, {message_type_expression(logical)} AS message_type, "
         f"{_payload_sql(logical)} AS payload, 'pending' AS status, "
@@ -202,10 +193,11 @@ def build_outbox_rows(name: str, batch: pa.Table, *, validate: bool = True) -> p
         rows = _to_arrow(con.execute(_build_sql(logical, view)))
     finally:
         con.unregister(view)
-    for column, what in (("message_type", "no message type"), ("partition_key", "no partition key")):
+    for column in ("message_type", "partition_key"):
         bad = _first_null(rows, column)
         if bad is not None:
-            raise SchemaContractError(f"{logical}: row {bad} has {what} (fact-tables.md §20)")
+            what = column.replace("_", " ")
+            raise SchemaContractError(f"{logical}: row {bad} has no {what} (fact-tables.md §20)")
     rows = rows.cast(ROW_SCHEMA)
     if validate:
         validate_sample(rows)
@@ -256,7 +248,7 @@ Bind = duckdb.DuckDBPyConnection | Engine | Connection
 
 
 @contextmanager
-def open_target(target: Target, *, read_only: bool = False) -> Iterator[Bind]:
+def open_bind(target: Target, *, read_only: bool = False) -> Iterator[Bind]:
     """Resolve a target (api.md §4.2) for the duration of a block.
 
     Connections and engines are used as given and left open. A URL (a ``str`` containing
@@ -315,7 +307,7 @@ def _session(target: Target, *, read_only: bool = False
     # One operation = one transaction. Yields the connection and whether the outbox exists;
     # on SQLAlchemy the existence check runs inside the transaction, so a caller's connection
     # is never left with an implicitly begun transaction that would keep row locks open.
-    with open_target(target, read_only=read_only) as bind:
+    with open_bind(target, read_only=read_only) as bind:
         if isinstance(bind, duckdb.DuckDBPyConnection):
             exists = duckdb_engine.table_exists(bind, _OUTBOX)
             if read_only or not exists:
@@ -345,9 +337,12 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
         yield ids[start:start + _ID_CHUNK]
 
 
-_T = sa.table(_OUTBOX, *(sa.column(c.name) for c in schema.table(_OUTBOX).c))
+_T = schema.table(_OUTBOX)
 _DUE_SQL = ("(status = 'pending' OR (status = 'processing' AND last_attempt_ts < ?))")
 _ORDER_SQL = "ORDER BY event_ts, outbox_id"
+# A semi-join on the unnested list: DuckDB hashes it, where list_contains() would scan the
+# list once per outbox row.
+_IN_IDS_SQL = "outbox_id IN (SELECT unnest(?::BIGINT[]))"
 
 
 def _duck_rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
@@ -399,9 +394,9 @@ def lease(target: Target, limit: int = 256, *, lease_timeout_s: int = 300,
                 return []
             conn.execute(
                 f"UPDATE {_OUTBOX} SET status = 'processing', attempts = attempts + 1, "
-                "last_attempt_ts = ? WHERE list_contains(?::BIGINT[], outbox_id)", [stamp, ids])
-            rows = _duck_rows(conn, f"SELECT * FROM {_OUTBOX} WHERE "
-                              f"list_contains(?::BIGINT[], outbox_id) {_ORDER_SQL}", [ids])
+                f"last_attempt_ts = ? WHERE {_IN_IDS_SQL}", [stamp, ids])
+            rows = _duck_rows(conn, f"SELECT * FROM {_OUTBOX} WHERE {_IN_IDS_SQL} {_ORDER_SQL}",
+                              [ids])
             return [OutboxEvent.from_row(r) for r in rows]
         due = sa.or_(_T.c.status == "pending", sa.and_(
             _T.c.status == "processing", _T.c.last_attempt_ts < cutoff))
@@ -431,7 +426,7 @@ def _update_processing(target: Target, ids: list[int], duck_set: str, duck_param
             if isinstance(conn, duckdb.DuckDBPyConnection):
                 row = conn.execute(
                     f"UPDATE {_OUTBOX} SET {duck_set} WHERE status = 'processing' "
-                    "AND list_contains(?::BIGINT[], outbox_id)", [*duck_params, chunk]).fetchone()
+                    f"AND {_IN_IDS_SQL}", [*duck_params, chunk]).fetchone()
                 changed += int(row[0]) if row else 0
             else:
                 changed += conn.execute(sa.update(_T).where(
@@ -587,7 +582,7 @@ def drain(target: Target, out: TextIO, *, hub: str, limit: int | None = None, ba
     if batch < 1 or (limit is not None and limit < 0):
         raise ValueError("batch must be >= 1 and limit >= 0")
     written = 0
-    with open_target(target) as bind:
+    with open_bind(target) as bind:
         while limit is None or written < limit:
             size = batch if limit is None else min(batch, limit - written)
             events = lease(bind, size)
@@ -623,6 +618,6 @@ __all__ = [
     "iter_events",
     "lease",
     "nack",
-    "open_target",
+    "open_bind",
     "validate_sample",
 ]

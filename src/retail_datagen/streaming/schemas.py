@@ -278,7 +278,10 @@ DcInventoryUpdated = EVENT_MODELS[("dc_inventory_txn", "inventory_updated")]
 StoreInventoryUpdated = EVENT_MODELS[("store_inventory_txn", "inventory_updated")]
 
 
-class InventoryUpdated(RootModel[DcInventoryUpdated | StoreInventoryUpdated]):  # type: ignore[valid-type]
+_InventoryPayload = DcInventoryUpdated | StoreInventoryUpdated
+
+
+class InventoryUpdated(RootModel[_InventoryPayload]):  # type: ignore[valid-type]
     """Payload of ``inventory_updated``: a DC or a store inventory transaction row."""
 
     model_config = ConfigDict(frozen=True)
