@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_datagen import calendar
+from retail_datagen import calendar, domain
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
 from retail_datagen.db.target import Target, open_target
@@ -371,8 +371,7 @@ class FactDataGenerator(
         order_start = state.dc_on_order.copy()
 
         # 2. Carry-in: legs completing today, supplier arrivals, returns due, campaigns.
-        inbound, inbound_lines = self._process_truck_deliveries(ctx, state.legs,
-                                                                state.leg_lines)
+        inbound = self._process_truck_deliveries(ctx, state.legs, state.leg_lines)
         supplier_in, state.supplier_orders, arrived = self._supplier_arrivals(
             ctx, state.supplier_orders)
         state.dc_on_order -= arrived
@@ -478,10 +477,8 @@ class FactDataGenerator(
             parts["customer_zone_changes"] = [self._generate_customer_zone_changes(pings)]
 
         # 10. Carry the state forward, then the batches, outbox and state rows to write.
-        completed = inbound_lines
         np.subtract.at(state.store_in_transit,
                        (inbound.node_idx, inbound.product_idx), inbound.delta)
-        del completed
         np.add.at(state.store_in_transit,
                   (new_legs.store_id[np.searchsorted(new_legs.shipment_id,
                                                      new_lines.shipment_id)] - 1,
@@ -511,7 +508,7 @@ class FactDataGenerator(
             shipments=legs_table(state.legs),
             shipment_lines=leg_lines_table(state.leg_lines),
             trucks=trucks_table(master.trucks.truck_id, state.truck_available,
-                                master.trucks.type_code != 2),
+                                master.trucks.type_code != SUPPLIER_TRUCK),
             supplier_orders=supplier_orders_table(state.supplier_orders),
             campaigns=state.campaigns,
             new_pending_returns=new_pending,
@@ -571,6 +568,9 @@ class FactDataGenerator(
             return [fn(i) for i in range(n)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(fn, range(n)))
+
+
+SUPPLIER_TRUCK = domain.TRUCK_TYPES.index("SUPPLIER")
 
 
 def release_free_memory() -> None:

@@ -18,7 +18,6 @@ from retail_datagen import domain
 from retail_datagen.generators.fact_generators.data_loading_mixin import (
     MasterData,
     StorePools,
-    haversine_miles,
 )
 from retail_datagen.generators.fact_generators.day_types import (
     DayContext,
@@ -31,6 +30,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     group_starts,
     ts_array,
 )
+from retail_datagen.geo import haversine_miles
 from retail_datagen.rng import stream
 
 # behaviour.md §4: weight by location rank, or by distance for the other 8 locations.
@@ -218,7 +218,7 @@ def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray) -> Inv
         product_idx=np.concatenate(products),
         ts_us=np.full(m, ctx.day_start_us + 22 * US_PER_HOUR, dtype=np.int64),
         txn_type=np.full(m, ADJUSTMENT, dtype=np.int8),
-        source=pa.array(np.full(m, "CYCLE_COUNT", dtype=object), pa.string()),
+        source=pa.repeat("CYCLE_COUNT", m),
         delta=np.concatenate(deltas),
     )
 

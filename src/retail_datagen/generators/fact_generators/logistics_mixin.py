@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from retail_datagen import domain
 from retail_datagen.errors import GenerationError
-from retail_datagen.generators.fact_generators.data_loading_mixin import MasterData, haversine_miles
+from retail_datagen.generators.fact_generators.data_loading_mixin import MasterData
 from retail_datagen.generators.fact_generators.day_types import DayContext, InventoryEvents
 from retail_datagen.generators.fact_generators.state import LegLines, Legs, SupplierOrders
 from retail_datagen.generators.fact_generators.utils_mixin import (
@@ -32,6 +32,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     ts_array,
     zero_pad,
 )
+from retail_datagen.geo import haversine_miles
 from retail_datagen.rng import stream
 
 PRIORITIES = ("URGENT", "HIGH", "NORMAL")
@@ -204,11 +205,8 @@ class LogisticsMixin:
     """
 
     def _process_truck_deliveries(self, ctx: DayContext, legs: Legs, lines: LegLines
-                                  ) -> tuple[InventoryEvents, np.ndarray]:
-        """Store INBOUND_SHIPMENT events for the legs COMPLETED on ``ctx.day``.
-
-        Returns the events and, per event, the line index in ``lines``.
-        """
+                                  ) -> InventoryEvents:
+        """Store INBOUND_SHIPMENT events for the legs COMPLETED on ``ctx.day``."""
         day_end = ctx.day_start_us + 24 * US_PER_HOUR
         done = (legs.times[:, 5] >= ctx.day_start_us) & (legs.times[:, 5] < day_end)
         leg_pos = np.searchsorted(legs.shipment_id, lines.shipment_id)
@@ -222,7 +220,7 @@ class LogisticsMixin:
             source=pa.array(lines.shipment_id[line_idx].astype(object), pa.string()),
             delta=lines.quantity[line_idx],
         )
-        return events, line_idx
+        return events
 
     def _generate_truck_movements(self, ctx: DayContext, on_hand_2300: np.ndarray,
                                   in_transit_2300: np.ndarray, store_rp: np.ndarray,
@@ -378,10 +376,9 @@ class LogisticsMixin:
                 "ShipmentId": pa.array(lines.shipment_id[sel].astype(object), pa.string()),
                 "ProductID": pa.array(lines.product_id[sel]),
                 "Quantity": pa.array(lines.quantity[sel].astype(np.int32)),
-                "Action": pa.array(np.full(len(sel), action, dtype=object), pa.string()),
+                "Action": pa.repeat(action, len(sel)),
                 "LocationID": pa.array(loc.astype(np.int64)),
-                "LocationType": pa.array(np.full(len(sel), loc_type, dtype=object),
-                                         pa.string()),
+                "LocationType": pa.repeat(loc_type, len(sel)),
             }))
         return moves, pa.concat_tables(parts)
 

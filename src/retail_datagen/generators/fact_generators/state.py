@@ -160,7 +160,7 @@ def _node_table(node_type: str, node_ids: np.ndarray, rows: np.ndarray, cols: np
                 values: dict[str, np.ndarray]) -> dict[str, pa.Array]:
     n = len(rows)
     data: dict[str, pa.Array] = {
-        "node_type": pa.array(np.full(n, node_type, dtype=object), pa.string()),
+        "node_type": pa.repeat(node_type, n),
         "node_id": pa.array(node_ids[rows]),
         "product_id": pa.array(cols + 1),
     }

@@ -1,4 +1,4 @@
-"""Batch helpers shared by every fact domain: time columns, ids and product filters.
+"""Batch helpers shared by every fact domain: time columns, ids, schemas and product filters.
 
 Timestamps travel through generation as ``int64`` microseconds since 1970-01-01 in store wall
 time (no time zone is ever applied) and become ``timestamp("us")`` Arrow columns only when a
@@ -14,28 +14,29 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retail_datagen.db import schema
 from retail_datagen.errors import GenerationError
 
 US_PER_SECOND = 1_000_000
 US_PER_MINUTE = 60 * US_PER_SECOND
 US_PER_HOUR = 60 * US_PER_MINUTE
 US_PER_DAY = 24 * US_PER_HOUR
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def day_start_us(day: date) -> int:
     """Microseconds from 1970-01-01 00:00 to ``day`` 00:00 (wall time)."""
-    return (day.toordinal() - _EPOCH_ORDINAL) * US_PER_DAY
+    return (day.toordinal() - EPOCH_ORDINAL) * US_PER_DAY
 
 
 def us_to_day_ordinal(ts_us: np.ndarray) -> np.ndarray:
     """The proleptic ordinal of the day each timestamp falls on."""
-    return np.floor_divide(ts_us, US_PER_DAY) + _EPOCH_ORDINAL
+    return np.floor_divide(ts_us, US_PER_DAY) + EPOCH_ORDINAL
 
 
 def us_to_datetime(ts_us: int) -> datetime:
     """One timestamp as a naive ``datetime`` (for messages and state, not for batches)."""
-    base = datetime.fromordinal(_EPOCH_ORDINAL + int(ts_us) // US_PER_DAY)
+    base = datetime.fromordinal(EPOCH_ORDINAL + int(ts_us) // US_PER_DAY)
     return base + timedelta(microseconds=int(ts_us) % US_PER_DAY)
 
 
@@ -52,7 +53,7 @@ def ts_array(ts_us: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
 
 def date_array(ordinals: np.ndarray) -> pa.Array:
     """An Arrow ``date32`` column from proleptic day ordinals."""
-    days = np.asarray(ordinals, dtype=np.int64) - _EPOCH_ORDINAL
+    days = np.asarray(ordinals, dtype=np.int64) - EPOCH_ORDINAL
     return pa.array(days.astype(np.int32), type=pa.date32())
 
 
@@ -70,14 +71,31 @@ def zero_pad(values: np.ndarray, width: int, *, what: str = "id") -> pa.Array:
 
 def join_strings(parts: Sequence[pa.Array | str], n: int) -> pa.Array:
     """Concatenate string columns and literals element-wise into ``n`` strings."""
-    arrays = [pa.array(np.full(n, p, dtype=object), pa.string()) if isinstance(p, str) else p
-              for p in parts]
+    if not any(isinstance(p, pa.Array | pa.ChunkedArray) for p in parts):
+        return pa.repeat("".join(parts), n).cast(pa.string())
+    # Literals broadcast as scalars: no per-row Python objects.
+    arrays = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*arrays, "")
 
 
 def day_tag(day: date) -> str:
     """``YYYYMMDD`` of a day, as used in every external id."""
     return day.strftime("%Y%m%d")
+
+
+def generator_schema(name: str) -> pa.Schema:
+    """The Arrow schema of a fact table's generator batch: PascalCase names, contract types.
+
+    Fields follow ``schema.GENERATOR_NAMES`` (column order) and are all nullable, as the
+    batches are built; the contract nullability is ``schema.arrow_schema``'s.
+
+    Raises:
+        UnknownTableError: ``name`` is not a fact table.
+    """
+    logical = schema.logical_fact_name(name)
+    columns = schema.table(logical).c
+    return pa.schema([pa.field(gen, schema.arrow_type(columns[db].type))
+                      for gen, db in schema.GENERATOR_NAMES[logical].items()])
 
 
 def dict_strings(codes: np.ndarray, vocabulary: Sequence[str], mask: np.ndarray | None = None
