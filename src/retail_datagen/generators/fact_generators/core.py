@@ -154,9 +154,13 @@ class FactDataGenerator(
         self._seed = config.seed
         self._target: Target = open_target(session, config.paths.duckdb)
         self._target.check_schema()
-        # The next day is generated on one thread while the database writes this one, so
-        # the database gets the rest of the worker budget.
-        self._target.set_threads(max(1, config.performance.get_max_workers() - 1))
+        # One worker of the budget writes day d while the others generate day d + 1.
+        self._store_workers = max(1, config.performance.get_max_workers() - 1)
+        self._target.set_threads(self._store_workers)
+        if self._target.dialect == "duckdb":
+            # Checkpoint every few days rather than at every daily commit: the same data is
+            # compressed once in larger row groups, and the WAL bounds the memory it holds.
+            self._target.execute("SET checkpoint_threshold = '256MB'")
         self._master = None
         self._pools = None
         self._keyword_groups = None
@@ -557,13 +561,13 @@ class FactDataGenerator(
         )
 
     def _for_each_store(self, fn: Callable[[int], T]) -> list[T]:
-        """``fn(store_index)`` for every store, on ``max_workers`` threads, in store order.
+        """``fn(store_index)`` for every store, on the generation workers, in store order.
 
         Each store draws only from its own streams, so the result never depends on the
         number of workers.
         """
         n = len(self._master.stores.store_id)
-        workers = self.config.performance.get_max_workers()
+        workers = self._store_workers
         if workers <= 1 or n <= 1:
             return [fn(i) for i in range(n)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
