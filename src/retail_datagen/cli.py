@@ -1,7 +1,8 @@
 """The ``retail-datagen`` command line (api.md §10).
 
 The CLI parses options, builds a :class:`~retail_datagen.config.models.RetailConfig`, calls the
-public API and draws the results with rich; it holds no generation logic. Heavy modules
+public API and draws the results with rich (the drawing helpers are in
+:mod:`retail_datagen.cli_render`); it holds no generation logic. Heavy modules
 (duckdb, numpy, pyarrow, sqlalchemy, pydantic and the generators) are imported inside the
 commands, so ``retail-datagen --help`` stays fast.
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 import traceback
@@ -29,12 +29,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 from typer.core import TyperGroup
 
 from retail_datagen import errors
+from retail_datagen.cli_render import FactsProgress as _FactsProgress
+from retail_datagen.cli_render import (
+    check_status,
+    clip,
+    counts_line,
+    event_json,
+    mask_secrets,
+    render_table,
+    validation_verdict,
+)
 
 if TYPE_CHECKING:
     from retail_datagen.config.models import RetailConfig
@@ -87,24 +95,6 @@ def exit_code_for(exc: BaseException) -> int:
     if type(exc).__module__.split(".")[0] in _DATABASE_MODULES:
         return EXIT_DATABASE
     return EXIT_FAILED
-
-
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
-_SECRET_PAIR = re.compile(
-    r"(?P<key>\b(?:SharedAccessKey|SharedAccessSignature|AccountKey|Password|Pwd|Sig|Token)"
-    r"\s*=\s*)[^;&\s]+",
-    re.IGNORECASE,
-)
-
-
-def mask_secrets(value: str) -> str:
-    """Return ``value`` with URL passwords and connection-string keys replaced by ``***``.
-
-    Args:
-        value: Any text, e.g. ``postgresql://user:pw@host/db`` or ``Endpoint=sb://…;
-            SharedAccessKey=…``.
-    """
-    return _SECRET_PAIR.sub(r"\g<key>***", _URL_PASSWORD.sub(r"\g<head>***@", value))
 
 
 @dataclass
@@ -235,17 +225,6 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
-def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Group:
-    """A title line and a rich table of literal text (never markup), integers right-aligned."""
-    table = Table(*headers)
-    for i, column in enumerate(table.columns):
-        if rows and all(isinstance(row[i], int) for row in rows):
-            column.justify = "right"
-    for row in rows:
-        table.add_row(*(Text(f"{v:,}" if isinstance(v, int) else str(v)) for v in row))
-    return Group(Text(title, style="bold"), table)
-
-
 @app.callback()
 def _global_options(
     ctx: typer.Context,
@@ -311,104 +290,13 @@ def master(
         files = generator.write_csv(config.paths.master) if csv else []
     rows: list[list[Any]] = [[name, n] for name, n in counts.items()]
     rows.append(["total", sum(counts.values())])
-    state.show(_table(f"Master data ({time.monotonic() - started:.1f} s)", ["table", "rows"], rows))
+    title = f"Master data ({time.monotonic() - started:.1f} s)"
+    state.show(render_table(title, ["table", "rows"], rows))
     for file in files:
         typer.echo(str(file))
 
 
 # --- facts -------------------------------------------------------------------------------------
-
-_DAY_MESSAGE = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2}) \(day (?P<day>\d+)/(?P<total>\d+)\)")
-
-
-class _FactsProgress:
-    """The day callback of ``facts``: a live rich bar, or one plain line per committed day.
-
-    The bar (bar, percent, day d/N, current date, rows written, rows/s, ETA) is redrawn by
-    rich at most 10 times a second. The engine delivers at most one callback per 100 ms, so
-    in plain mode days committed in between are caught up from the day numbers, their dates
-    counted back from ``end`` (the generated days always end there).
-    """
-
-    def __init__(self, console: Console, end: date, *, live: bool) -> None:
-        self._console, self._end, self._live = console, end, live
-        self._started = time.monotonic()
-        self._total: int | None = None
-        self._done = self._printed = self._rows = 0
-        self._current = "----------"
-        self._eta: float | None = None
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _FactsProgress:
-        self._started = time.monotonic()
-        if self._live:
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
-            columns = ["day {task.fields[day]}", "{task.fields[date]}", "{task.fields[rows]} rows",
-                       "{task.fields[rate]} rows/s", "ETA {task.fields[eta]}"]
-            self._progress = Progress(
-                TextColumn("facts"), BarColumn(), TaskProgressColumn(),
-                *(TextColumn(c, markup=False) for c in columns),
-                console=self._console, refresh_per_second=10,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("facts", total=None, **self._fields())
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def _rate(self) -> float:
-        elapsed = time.monotonic() - self._started
-        return self._rows / elapsed if elapsed > 0 else 0.0
-
-    def _fields(self) -> dict[str, str]:
-        eta = 0.0 if self._total is not None and self._done >= self._total else self._eta
-        if eta is None and self._total and self._done:
-            eta = (time.monotonic() - self._started) / self._done * (self._total - self._done)
-        total = "?" if self._total is None else self._total
-        return {"day": f"{self._done}/{total}", "date": self._current, "rows": f"{self._rows:,}",
-                "rate": f"{self._rate():,.0f}",
-                "eta": "-:--:--" if eta is None else str(timedelta(seconds=round(eta)))}
-
-    def __call__(self, day_counter: int, message: str, **kwargs: Any) -> None:
-        """Take one engine progress update (api.md §7) and redraw."""
-        counts = kwargs.get("table_counts")
-        if isinstance(counts, dict):
-            self._rows = sum(int(v) for v in counts.values())
-        if kwargs.get("estimated_seconds_remaining") is not None:
-            self._eta = float(kwargs["estimated_seconds_remaining"])
-        match = _DAY_MESSAGE.search(message)
-        if match:
-            self._total, self._current = int(match["total"]), match["date"]
-            day = int(match["day"])
-            self._done = day if message.startswith("Generated") else day - 1
-        elif message.startswith("Historical generation complete") and self._total is not None:
-            self._done = self._total
-        if self._progress is not None:
-            self._progress.update(self._task, total=self._total, completed=self._done,
-                                  **self._fields())
-            return
-        while self._total is not None and self._printed < self._done:
-            self._printed += 1
-            day = self._end - timedelta(days=self._total - self._printed)
-            line = f"day {self._printed}/{self._total} {day.isoformat()} done"
-            if self._printed == self._done:
-                line += f"  {self._rows:,} rows  {self._rate():,.0f} rows/s"
-            self._console.print(line, markup=False, highlight=False)
-
-
-def _verdict(results: dict[str, Any]) -> tuple[bool, str]:
-    """``(passed, one-line verdict)`` of a ``validation_results`` / ``to_dict()`` mapping."""
-    if results.get("skipped"):
-        return True, "validation: skipped"
-    passed = bool(results.get("passed"))
-    return passed, (f"validation: {'passed' if passed else 'FAILED'} "
-                    f"({results.get('error_count', 0)} errors, "
-                    f"{results.get('warning_count', 0)} warnings)")
-
 
 @app.command()
 def facts(
@@ -492,14 +380,14 @@ def _print_facts_summary(state: _State, summary: Any, wanted: set[str] | None = 
                              if not wanted or {name, FACT_TABLE_DB_NAMES.get(name)} & wanted]
     rows.append(["total", summary.total_records])
     first, last = (d.strftime("%Y-%m-%d") for d in summary.date_range)
-    state.show(_table(f"Facts {first}..{last}", ["table", "rows"], rows))
+    state.show(render_table(f"Facts {first}..{last}", ["table", "rows"], rows))
     line = (f"{summary.days_generated} days generated, {summary.days_skipped} skipped; "
             f"{summary.total_records:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
     if summary.outbox_events:
         line += f"; {summary.outbox_events:,} outbox events"
     state.show(line)
     results = summary.validation_results or {"skipped": True}
-    passed, verdict = _verdict(results)
+    passed, verdict = validation_verdict(results)
     if passed:
         state.show(verdict)
         return
@@ -508,15 +396,6 @@ def _print_facts_summary(state: _State, summary: Any, wanted: set[str] | None = 
     for message in list(results.get("errors", []))[:20]:
         typer.echo(f"  {message}")
     raise typer.Exit(EXIT_FAILED)
-
-
-def _check_status(check: Any) -> str:
-    if getattr(check, "skipped", False):
-        return "skipped"
-    violations = getattr(check, "violations", 0) or 0
-    if getattr(check, "passed", not violations) and not violations:
-        return "ok"
-    return "FAIL" if str(getattr(check, "severity", "error")).lower().startswith("e") else "warn"
 
 
 @app.command()
@@ -537,11 +416,11 @@ def validate(
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
-        rows = [[c.id, c.title, c.severity, int(c.violations or 0), _check_status(c)]
+        rows = [[c.id, c.title, c.severity, int(c.violations or 0), check_status(c)]
                 for c in report.checks]
         headers = ["id", "title", "severity", "violations", "status"]
-        state.out.print(_table("Invariants", headers, rows))
-        state.out.print(_verdict(result)[1], markup=False, highlight=False)
+        state.out.print(render_table("Invariants", headers, rows))
+        state.out.print(validation_verdict(result)[1], markup=False, highlight=False)
     if not report.passed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -570,17 +449,6 @@ def export(
 OutboxStatus = StrEnum("OutboxStatus", ["pending", "processing", "sent", "failed"])
 
 
-def _event_json(event: Any) -> str:
-    # Same shape as the lines `outbox drain` writes (timestamps as in payloads).
-    data = event.to_json_dict() if hasattr(event, "to_json_dict") else event.model_dump(mode="json")
-    return json.dumps(data, ensure_ascii=False, default=str)
-
-
-def _counts_line(counts: dict[str, int]) -> str:
-    keys = ("pending", "processing", "sent", "failed", "total")
-    return "outbox: " + ", ".join(f"{k} {int(counts.get(k, 0)):,}" for k in keys)
-
-
 @outbox_app.command("show")
 def outbox_show(
     ctx: typer.Context,
@@ -593,9 +461,9 @@ def outbox_show(
 
     state = _state(ctx)
     target = state.target()
-    state.notice(_counts_line(outbox.counts(target)))
+    state.notice(counts_line(outbox.counts(target)))
     for event in outbox.iter_events(target, status.value if status else None, limit):
-        typer.echo(_event_json(event))
+        typer.echo(event_json(event))
 
 
 @outbox_app.command("drain")
@@ -638,7 +506,9 @@ _TABLES_SQL = ("SELECT table_name FROM information_schema.tables "
 
 def _open_reader(target: str) -> tuple[Any, Any, set[str]]:
     """``(handle, rows(sql) -> list[tuple], existing table names)``, read-only."""
-    if "://" in target:
+    from retail_datagen.db.target import target_kind
+
+    if target_kind(target) == "url":
         from sqlalchemy import create_engine, inspect, text
 
         engine = create_engine(target)
@@ -687,17 +557,13 @@ def status(ctx: typer.Context) -> None:
     say = partial(state.out.print, markup=False, highlight=False)
     say(f"database: {mask_secrets(target)}")
     say(f"watermark: {span}")
-    say(_table("Rows", ["table", "rows"], counts))
-    say(_counts_line(outbox_counts) if outbox_counts is not None else "outbox: no table")
+    say(render_table("Rows", ["table", "rows"], counts))
+    say(counts_line(outbox_counts) if outbox_counts is not None else "outbox: no table")
     if metadata:
         # Long values (config_data) are cut unless -v; secrets are always masked.
         width = None if state.verbosity else 80
-        shown = [[str(k), _clip(mask_secrets(str(v)), width)] for k, v in metadata]
-        state.out.print(_table("gen_metadata", ["key", "value"], shown))
-
-
-def _clip(text: str, width: int | None) -> str:
-    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+        shown = [[str(k), clip(mask_secrets(str(v)), width)] for k, v in metadata]
+        state.out.print(render_table("gen_metadata", ["key", "value"], shown))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "decimal_to_cents",
     "largest_remainder",
     "line_tax",
+    "money_columns",
     "percent_discount",
     "round_half_up",
     "tax_rate_ppm",
@@ -301,6 +302,23 @@ def cents_to_decimal(cents: Any) -> pa.Array:
     words[:, 0] = c
     words[:, 1] = c >> 63
     return pa.Array.from_buffers(_MONEY_TYPE, c.size, [None, pa.py_buffer(words)])
+
+
+def money_columns(amount_name: str, cents_name: str, cents: Any) -> dict[str, pa.Array]:
+    """The two columns of one fact amount: the ``decimal128(18, 2)`` value and its int64 cents.
+
+    Every money field of the fact batches is such a pair (``Tax`` and ``TaxCents``, …); the dict
+    keeps that order, so it can be spread into a batch's column mapping.
+
+    Args:
+        amount_name: The PascalCase name of the decimal column, e.g. ``"Tax"``.
+        cents_name: The name of its cents column, e.g. ``"TaxCents"``.
+        cents: int64 array of shape (n,), the amounts in cents.
+
+    Returns:
+        ``{amount_name: decimal array, cents_name: int64 array}``.
+    """
+    return {amount_name: cents_to_decimal(cents), cents_name: pa.array(cents, pa.int64())}
 
 
 def decimal_to_cents(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -16,21 +16,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from retail_datagen.db.contract import check_existing_tables, checked_columns
 from retail_datagen.db.schema import (
     CONTRACT_TABLES,
-    DIM_TABLES,
     STATE_TABLES,
     db_table_name,
-    duckdb_columns,
     duckdb_ddl,
     quote_ident,
-    table,
 )
 from retail_datagen.errors import (
     DatabaseError,
     DatabaseLockedError,
-    SchemaContractError,
-    SchemaMismatchError,
     UnknownTableError,
 )
 
@@ -38,10 +34,8 @@ MEMORY = ":memory:"
 
 # A process-wide counter keeps temporary view names unique across threads sharing a connection.
 _VIEW_IDS = itertools.count(1)
-
-# Longest list of positional differences reported per table; after a dropped column every later
-# position differs, and the missing/unexpected lines already say what happened.
-_MAX_POSITION_DIFFS = 5
+# information_schema rows of the connection's current database and schema only.
+_IN_CURRENT_SCHEMA = "table_catalog = current_database() AND table_schema = current_schema()"
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -104,8 +98,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_catalog = current_database() AND table_schema = current_schema() "
-        "AND table_name = ?",
+        f"WHERE {_IN_CURRENT_SCHEMA} AND table_name = ?",
         [db_table_name(name)],
     ).fetchone()
     return bool(row and row[0])
@@ -127,8 +120,7 @@ def existing_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[st
     """
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_catalog = current_database() AND table_schema = current_schema() "
-        "AND table_name = ? ORDER BY ordinal_position",
+        f"WHERE {_IN_CURRENT_SCHEMA} AND table_name = ? ORDER BY ordinal_position",
         [db_table_name(name)],
     ).fetchall()
     return [(str(col), str(type_).upper()) for col, type_ in rows]
@@ -151,24 +143,6 @@ def create_tables(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
         con.execute(statement)
 
 
-def _table_diff(expected: list[tuple[str, str]], found: list[tuple[str, str]]) -> list[str]:
-    problems: list[str] = []
-    positional = [
-        f"column {i + 1} expected '{e[0]} {e[1]}', found '{f[0]} {f[1]}'"
-        for i, (e, f) in enumerate(zip(expected, found, strict=False))
-        if e != f
-    ]
-    if len(positional) > _MAX_POSITION_DIFFS:
-        extra = len(positional) - _MAX_POSITION_DIFFS
-        positional = [*positional[:_MAX_POSITION_DIFFS], f"… and {extra} more positions differ"]
-    problems.extend(positional)
-    found_names = {n for n, _ in found}
-    expected_names = {n for n, _ in expected}
-    problems.extend(f"missing column '{n}'" for n, _ in expected if n not in found_names)
-    problems.extend(f"unexpected column '{n}'" for n, _ in found if n not in expected_names)
-    return problems
-
-
 def check_schema(con: duckdb.DuckDBPyConnection, names: Iterable[str] | None = None) -> None:
     """Compare every existing contract table with its contract; raise on any difference.
 
@@ -186,56 +160,33 @@ def check_schema(con: duckdb.DuckDBPyConnection, names: Iterable[str] | None = N
         UnknownTableError: A name is not part of the schema.
     """
     db_names = CONTRACT_TABLES if names is None else tuple(db_table_name(n) for n in names)
-    report: list[str] = []
-    bad_dims = False
-    for name in db_names:
-        found = existing_columns(con, name)
-        if not found:
-            continue
-        problems = _table_diff(duckdb_columns(name), found)
-        if problems:
-            report.append(f"{name}: " + "; ".join(problems))
-            bad_dims = bad_dims or name in DIM_TABLES
-    if not report:
-        return
-    remedy = (
-        "Nothing was changed. Drop the fact, outbox and state tables with "
-        "FactDataGenerator.reset_facts() or the CLI's --reset"
-    )
-    if bad_dims:
-        remedy += (
-            "; regenerate the dimension tables with MasterDataGenerator.generate_all(force=True)"
-        )
-    raise SchemaMismatchError(
-        "existing tables differ from the schema contract:\n  "
-        + "\n  ".join(report)
-        + f"\n{remedy}."
-    )
+    found = ((name, existing_columns(con, name)) for name in db_names)
+    check_existing_tables((name, columns) for name, columns in found if columns)
 
 
-def _checked_columns(name: str, data: pa.Table) -> list[str]:
-    contract = [c.name for c in table(name).c]
-    unknown = [c for c in data.column_names if c not in contract]
-    if unknown or len(set(data.column_names)) != len(data.column_names):
-        raise SchemaContractError(
-            f"Arrow batch for {name} has columns not in the contract or repeated: "
-            f"{unknown or data.column_names}; expected a subset of {contract}"
-        )
-    return data.column_names
+def _insert_from_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table, verb: str,
+                       column: str | None = None,
+                       bounds: list[tuple[object, object]] | None = None) -> int:
+    """``{verb} INTO name … SELECT`` from ``data`` registered as a view, once or per range.
 
-
-def _insert_from_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table, verb: str) -> int:
+    Without ``bounds`` one statement takes every row; with them, one statement per
+    ``(lo, hi)`` selects the rows with ``lo <= column < hi``.
+    """
     db_name = db_table_name(name)
-    columns = _checked_columns(db_name, data)
+    columns = checked_columns(db_name, data)
     if data.num_rows == 0:
         return 0
     view = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
     cols = ", ".join(quote_ident(c) for c in columns)
+    sql = f"{verb} INTO {quote_ident(db_name)} ({cols}) SELECT {cols} FROM {quote_ident(view)}"
     con.register(view, data)
     try:
-        con.execute(
-            f"{verb} INTO {quote_ident(db_name)} ({cols}) SELECT {cols} FROM {quote_ident(view)}"
-        )
+        if bounds is None:
+            con.execute(sql)
+        else:
+            ranged = f"{sql} WHERE {quote_ident(column)} >= ? AND {quote_ident(column)} < ?"
+            for lo, hi in bounds:
+                con.execute(ranged, [lo, hi])
     finally:
         con.unregister(view)
     return data.num_rows
@@ -279,22 +230,7 @@ def append_arrow_chunked(con: duckdb.DuckDBPyConnection, name: str, data: pa.Tab
     Returns:
         The number of rows appended.
     """
-    db_name = db_table_name(name)
-    columns = _checked_columns(db_name, data)
-    if data.num_rows == 0:
-        return 0
-    view = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
-    cols = ", ".join(quote_ident(c) for c in columns)
-    con.register(view, data)
-    try:
-        sql = (f"INSERT INTO {quote_ident(db_name)} ({cols}) SELECT {cols} FROM "
-               f"{quote_ident(view)} WHERE {quote_ident(column)} >= ? AND "
-               f"{quote_ident(column)} < ?")
-        for lo, hi in bounds:
-            con.execute(sql, [lo, hi])
-    finally:
-        con.unregister(view)
-    return data.num_rows
+    return _insert_from_arrow(con, name, data, "INSERT", column, bounds)
 
 
 def upsert_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:
@@ -350,7 +286,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         raise
 
 
-def _to_arrow_table(result: duckdb.DuckDBPyConnection) -> pa.Table:
+def to_arrow_table(result: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The whole result of an executed statement as one Arrow table."""
     # DuckDB ≥ 1.4 returns a RecordBatchReader from .arrow() and deprecates
     # fetch_arrow_table(); older releases only have the latter.
     to_table = getattr(result, "to_arrow_table", None)
@@ -381,7 +318,7 @@ def read_table(
     if wanted is not None and not wanted:
         raise ValueError("columns must name at least one column (or be None for all)")
     select = "*" if wanted is None else ", ".join(quote_ident(c) for c in wanted)
-    return _to_arrow_table(con.execute(f"SELECT {select} FROM {quote_ident(db_name)}"))
+    return to_arrow_table(con.execute(f"SELECT {select} FROM {quote_ident(db_name)}"))
 
 
 __all__ = [
@@ -393,6 +330,7 @@ __all__ = [
     "open_duckdb",
     "read_table",
     "table_exists",
+    "to_arrow_table",
     "transaction",
     "upsert_arrow",
 ]

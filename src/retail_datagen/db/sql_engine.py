@@ -7,12 +7,12 @@ PostgreSQL with the code that writes DuckDB (api.md §4.5). Tables come from
 (psycopg 3) appends stream Arrow-formatted CSV into ``COPY … FROM STDIN`` and upserts use
 ``ON CONFLICT … DO UPDATE``; other dialects get ``insert(t)`` executemany in chunks of
 :data:`SQL_CHUNK_ROWS` rows and delete-then-insert. Reads come back as Arrow with the contract
-types of the table selected from. The engine's ``?`` placeholders become bound parameters.
+types of the table selected from. The engine's ``?`` placeholders become bound parameters. The
+``COPY`` paths themselves are in :mod:`retail_datagen.db.pg_copy`.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from sqlalchemy import (
     Connection,
     Date,
@@ -47,19 +46,17 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
 
-from retail_datagen.db import schema
-from retail_datagen.db.duckdb_engine import _checked_columns, _table_diff  # shared wording
+from retail_datagen.db import pg_copy, schema
+from retail_datagen.db.contract import check_existing_tables, checked_columns
+from retail_datagen.db.pg_copy import COPY_BATCH_ROWS
 from retail_datagen.errors import (
     DatabaseError,
     SchemaContractError,
-    SchemaMismatchError,
     UnknownTableError,
 )
 
 #: Rows per ``execute(insert(t), rows)`` call on dialects without a bulk path.
 SQL_CHUNK_ROWS = 10_000
-#: Rows formatted as CSV per write into a ``COPY`` stream; bounds the memory of one append.
-COPY_BATCH_ROWS = 65_536
 #: Rows fetched per round trip when reading into Arrow.
 FETCH_ROWS = 65_536
 #: Upserts up to this size go through one multi-row ``INSERT … ON CONFLICT``; larger ones are
@@ -71,19 +68,6 @@ _PLACEHOLDER_SCAN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
 # What text() would take for a named parameter; escaped so that SQL such as 'store:1' is safe.
 _TEXT_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
 _FROM_TABLE = re.compile(r"\bFROM\s+(\"?)(\w+)\1", re.IGNORECASE)
-_TEMP_IDS = itertools.count(1)
-
-# Quote every string so that an empty string ("") and NULL (nothing) stay apart in COPY CSV.
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-
-# Result columns that are not contract columns (expressions) are typed from the PostgreSQL
-# type OID; numeric uses the precision/scale psycopg reports.
-_PG_OID_TYPES: dict[int, pa.DataType] = {
-    16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 25: pa.string(),
-    700: pa.float32(), 701: pa.float64(), 1042: pa.string(), 1043: pa.string(),
-    1082: pa.date32(), 1114: pa.timestamp("us"),
-}
-_PG_NUMERIC_OID = 1700
 
 
 def contract_type_name(type_: TypeEngine) -> str:
@@ -366,7 +350,7 @@ class SqlTarget:
                                               for f in schema.arrow_schema(source)}
         with self._connection(write=False) as conn:
             if self._copy and not params:
-                copied = _pg_copy_out(conn, sql, contract)
+                copied = pg_copy.copy_out(conn, sql, contract)
                 if copied is not None:
                     return copied
             return _fetch_arrow(conn, clause, contract, postgres=self.dialect == "postgresql")
@@ -383,29 +367,13 @@ class SqlTarget:
             SchemaMismatchError: One or more tables differ; the message holds a per-table diff
                 and the remedy.
         """
-        report: list[str] = []
-        bad_dims = False
         with self._connection(write=False) as conn:
             inspector = inspect(conn)
             existing = set(inspector.get_table_names())
-            for name in schema.CONTRACT_TABLES:
-                if name not in existing:
-                    continue
-                found = [(c["name"], contract_type_name(c["type"]))
-                         for c in inspector.get_columns(name)]
-                problems = _table_diff(schema.duckdb_columns(name), found)
-                if problems:
-                    report.append(f"{name}: " + "; ".join(problems))
-                    bad_dims = bad_dims or name in schema.DIM_TABLES
-        if not report:
-            return
-        remedy = ("Nothing was changed. Drop the fact, outbox and state tables with "
-                  "FactDataGenerator.reset_facts() or the CLI's --reset")
-        if bad_dims:
-            remedy += ("; regenerate the dimension tables with "
-                       "MasterDataGenerator.generate_all(force=True)")
-        raise SchemaMismatchError("existing tables differ from the schema contract:\n  "
-                                  + "\n  ".join(report) + f"\n{remedy}.")
+            found = [(name, [(c["name"], contract_type_name(c["type"]))
+                             for c in inspector.get_columns(name)])
+                     for name in schema.CONTRACT_TABLES if name in existing]
+        check_existing_tables(found)
 
     # -- writing ---------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -450,7 +418,7 @@ class SqlTarget:
             SchemaContractError: The batch has a column the table does not have.
         """
         db_name = schema.db_table_name(name)
-        _checked_columns(db_name, data)
+        checked_columns(db_name, data)
         if data.num_rows == 0:
             return 0
         # The ranges stream one after the other through a single COPY (or insert series):
@@ -458,7 +426,7 @@ class SqlTarget:
         rows = data if bounds is None else _in_range_order(data, "event_ts", bounds)
         with self._connection(write=True) as conn:
             if self._copy:
-                _copy_in(conn, schema.quote_ident(db_name), rows)
+                pg_copy.copy_in(conn, schema.quote_ident(db_name), rows)
             else:
                 _insert_chunks(conn, db_name, rows)
         return data.num_rows
@@ -484,7 +452,7 @@ class SqlTarget:
             raise UnknownTableError(
                 f"upsert needs a generator-state table, got {name!r}; valid names are: "
                 + ", ".join(schema.STATE_TABLES))
-        _checked_columns(name, data)
+        checked_columns(name, data)
         if data.num_rows == 0:
             return 0
         with self._connection(write=True) as conn:
@@ -528,7 +496,7 @@ def _fetch_arrow(conn: Connection, clause: TextClause, contract: dict[str, pa.Da
     types = [contract.get(n) for n in names]
     description = result.cursor.description if result.cursor is not None else None
     if postgres and description is not None:
-        types = [t if t is not None else _pg_type(d)
+        types = [t if t is not None else pg_copy.arrow_type_of(d)
                  for t, d in zip(types, description, strict=True)]
     chunks: list[pa.Table] = []
     while rows := result.fetchmany(FETCH_ROWS):
@@ -541,76 +509,6 @@ def _fetch_arrow(conn: Connection, clause: TextClause, contract: dict[str, pa.Da
         return pa.schema([pa.field(n, t or pa.null())
                           for n, t in zip(names, types, strict=True)]).empty_table()
     return pa.concat_tables(chunks, promote_options="permissive")
-
-
-def _pg_copy_out(conn: Connection, sql: str, contract: dict[str, pa.DataType]) -> pa.Table | None:
-    """Read a query through ``COPY (…) TO STDOUT (FORMAT csv)`` into Arrow.
-
-    Returns ``None`` (the caller fetches rows instead) when a result column has no known
-    Arrow type, e.g. a ``numeric`` expression without precision.
-    """
-    driver = conn.connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0")
-        names = [c.name for c in cursor.description]
-        types = [contract.get(c.name) or _pg_type(c) for c in cursor.description]
-        if any(t is None for t in types) or len(set(names)) != len(names):
-            return None
-        # ISO dates and shortest exact floats whatever the session's settings; LOCAL settings
-        # end with the transaction.
-        cursor.execute("SET LOCAL DateStyle = 'ISO'")
-        cursor.execute("SET LOCAL extra_float_digits = 3")
-        sink = pa.BufferOutputStream()
-        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-            for chunk in copy:
-                sink.write(chunk)
-    data = sink.getvalue()
-    target = pa.schema([pa.field(n, t) for n, t in zip(names, types, strict=True)])
-    if data.size == 0:
-        return target.empty_table()
-    return pacsv.read_csv(
-        pa.BufferReader(data),
-        read_options=pacsv.ReadOptions(column_names=names),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        # PostgreSQL writes NULL as nothing and an empty string as "".
-        convert_options=pacsv.ConvertOptions(
-            column_types=target, null_values=[""], strings_can_be_null=True,
-            quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]),
-    )
-
-
-def _pg_type(column: Any) -> pa.DataType | None:
-    oid = getattr(column, "type_code", None)
-    if oid == _PG_NUMERIC_OID:
-        precision, scale = getattr(column, "precision", None), getattr(column, "scale", None)
-        if precision:
-            return pa.decimal128(precision, scale or 0)
-        return None
-    return _PG_OID_TYPES.get(oid)
-
-
-def _copy_in(conn: Connection, quoted_table: str, data: pa.Table) -> None:
-    """Stream ``data`` into ``COPY … FROM STDIN (FORMAT csv)`` on the connection's transaction.
-
-    Arrow writes the CSV (exact decimals, ISO timestamps with microseconds, ``true``/``false``,
-    shortest round-trip floats, every string quoted so that NULL and ``""`` differ).
-    """
-    from psycopg.copy import QueuedLibpqWriter
-
-    if data.num_rows == 0:
-        return
-    driver = conn.connection.driver_connection
-    cols = ", ".join(schema.quote_ident(c) for c in data.column_names)
-    sql = f"COPY {quoted_table} ({cols}) FROM STDIN (FORMAT csv)"
-    with driver.cursor() as cursor:
-        # With several batches, a writer thread sends one while the next is formatted; for a
-        # single batch the thread would only add its start-up cost (most appends are small).
-        writer = QueuedLibpqWriter(cursor) if data.num_rows > COPY_BATCH_ROWS else None
-        with cursor.copy(sql, writer=writer) as copy:
-            for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(batch, sink, _CSV_OPTIONS)
-                copy.write(memoryview(sink.getvalue()))
 
 
 def _column_lists(data: pa.Table) -> list[list[Any]]:
@@ -644,21 +542,7 @@ def _pg_upsert(conn: Connection, name: str, data: pa.Table, *, use_copy: bool) -
     cols = data.column_names
     updates = [c for c in cols if c not in key]
     if use_copy and data.num_rows > UPSERT_COPY_THRESHOLD:
-        quoted = ", ".join(schema.quote_ident(c) for c in cols)
-        action = ("DO UPDATE SET " + ", ".join(
-            f"{schema.quote_ident(c)} = EXCLUDED.{schema.quote_ident(c)}" for c in updates)
-            if updates else "DO NOTHING")
-        target = schema.quote_ident(name)
-        temp = schema.quote_ident(f"_retail_datagen_upsert_{next(_TEMP_IDS)}")
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {temp} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
-        try:
-            _copy_in(conn, temp, data)
-            conn.exec_driver_sql(
-                f"INSERT INTO {target} ({quoted}) SELECT {quoted} FROM {temp} "
-                f"ON CONFLICT ({', '.join(schema.quote_ident(k) for k in key)}) {action}")
-        finally:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}")
+        pg_copy.copy_upsert(conn, name, data, key, updates)
         return
     statement = pg_insert(schema.table(name))
     statement = (statement.on_conflict_do_update(

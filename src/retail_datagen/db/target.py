@@ -1,9 +1,11 @@
 """Write targets: one small interface over DuckDB and SQLAlchemy databases.
 
 The fact engine and the master generator speak only to a target, so the same code writes a
-DuckDB file or a PostgreSQL database. ``open_target`` applies the API's rule: a DuckDB
-connection, an ``Engine`` or a ``Connection`` is used as given; a ``str`` containing ``://`` is a
-SQLAlchemy URL; any other ``str`` or ``os.PathLike`` is a DuckDB file path.
+DuckDB file or a PostgreSQL database. Every entry point resolves its database argument with one
+rule (api.md §4.2), applied by :func:`target_kind`: a DuckDB connection, an ``Engine`` or a
+``Connection`` is used as given; a ``str`` containing ``://`` is a SQLAlchemy URL; any other
+``str`` or ``os.PathLike`` is a DuckDB file path. :func:`open_target` turns it into a
+:class:`Target`; :func:`open_bind` into the raw connection or engine, for one block.
 """
 
 from __future__ import annotations
@@ -11,12 +13,22 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import duckdb
 import pyarrow as pa
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
 
 from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.errors import DatabaseError
+
+#: A database as the public API accepts it (api.md §4.2).
+Session = duckdb.DuckDBPyConnection | Engine | Connection | str | os.PathLike[str]
+#: A database resolved for use: what :func:`open_bind` yields.
+Bind = duckdb.DuckDBPyConnection | Engine | Connection
+#: What a session argument is, by the rule of the module docstring.
+TargetKind = Literal["duckdb", "sqlalchemy", "url", "path"]
 
 
 class Target(Protocol):
@@ -56,7 +68,7 @@ class DuckDBTarget:
         return duckdb_engine.table_exists(self.raw, name)
 
     def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        return duckdb_engine._to_arrow_table(self.raw.execute(sql, list(params)))
+        return duckdb_engine.to_arrow_table(self.raw.execute(sql, list(params)))
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.raw.execute(sql, list(params)).fetchall()
@@ -92,26 +104,81 @@ class DuckDBTarget:
             self.raw.close()
 
 
+def target_kind(session: Any) -> TargetKind | None:
+    """Classify a session argument by the API's rule (see the module docstring).
+
+    Returns:
+        ``"duckdb"`` for a DuckDB connection, ``"sqlalchemy"`` for an ``Engine`` or
+        ``Connection``, ``"url"`` for a ``str`` containing ``://``, ``"path"`` for any other
+        ``str`` or ``os.PathLike``, and ``None`` for anything else.
+    """
+    if isinstance(session, duckdb.DuckDBPyConnection):
+        return "duckdb"
+    if isinstance(session, Engine | Connection):
+        return "sqlalchemy"
+    if isinstance(session, str) and "://" in session:
+        return "url"
+    if isinstance(session, str | os.PathLike):
+        return "path"
+    return None
+
+
 def is_sqlalchemy(session: Any) -> bool:
     """Whether ``session`` names a SQLAlchemy database rather than DuckDB."""
-    if isinstance(session, str):
-        return "://" in session
-    try:
-        from sqlalchemy.engine import Connection, Engine
-    except ImportError:  # pragma: no cover - sqlalchemy is a core dependency
-        return False
-    return isinstance(session, Engine | Connection)
+    return target_kind(session) in ("sqlalchemy", "url")
 
 
 def open_target(session: Any, default_path: str | os.PathLike[str]) -> Target:
     """The target for a ``session`` argument (None means the DuckDB file ``default_path``)."""
-    if isinstance(session, duckdb.DuckDBPyConnection):
+    kind = target_kind(session)
+    if kind == "duckdb":
         return DuckDBTarget(session, owned=False)
-    if session is not None and is_sqlalchemy(session):
+    if kind in ("sqlalchemy", "url"):
         from retail_datagen.db.sql_engine import SqlTarget
 
         return SqlTarget.open(session)
     return DuckDBTarget.open(default_path if session is None else session)
+
+
+@contextmanager
+def open_bind(target: Session, *, read_only: bool = False) -> Iterator[Bind]:
+    """Resolve a session argument for the duration of a block.
+
+    Connections and engines are used as given and left open. A URL gets a private engine,
+    disposed afterwards. A DuckDB path must exist; it is opened (read-only if asked) and closed
+    afterwards.
+
+    Args:
+        target: A DuckDB connection, SQLAlchemy ``Engine``/``Connection``, URL or DuckDB path.
+        read_only: Open a DuckDB file without write access.
+
+    Yields:
+        A DuckDB connection, an ``Engine`` or a ``Connection``.
+
+    Raises:
+        DatabaseError: The DuckDB file does not exist or cannot be opened.
+        TypeError: The target is none of the above.
+    """
+    kind = target_kind(target)
+    if kind in ("duckdb", "sqlalchemy"):
+        yield target
+        return
+    if kind == "url":
+        engine = create_engine(target)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    if kind is None:
+        raise TypeError(f"unsupported target {target!r}")
+    if not os.path.exists(os.fspath(target)):
+        raise DatabaseError(f"DuckDB file {os.fspath(target)} does not exist")
+    con = duckdb_engine.open_duckdb(target, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def quote(name: str) -> str:

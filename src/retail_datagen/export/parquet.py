@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from retail_datagen.db import duckdb_engine, schema
-from retail_datagen.streaming.outbox import Target, open_bind
+from retail_datagen.db.target import Session, open_bind
 
 DEFAULT_OUT_DIR = "data/export"
 # Rows per Arrow batch read from the database and per Parquet row group write.
@@ -170,7 +170,7 @@ def _rows_to_arrow(rows: list[sa.Row], arrow_schema: pa.Schema) -> pa.Table:
 
 
 def export_monthly_parquet(
-    target: Target,
+    target: Session,
     out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
     tables: Iterable[str] | None = None,
     start: date | None = None,

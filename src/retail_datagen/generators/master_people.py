@@ -16,19 +16,16 @@ from faker.providers.person.en_US import Provider as PersonProvider
 
 from retail_datagen import domain
 from retail_datagen.errors import DataPackageError
-from retail_datagen.generators.master_geo import (
-    Geographies,
+from retail_datagen.generators.master_columns import (
     decimal_array,
-    draw_addresses,
-    geo_strings,
     join,
-    nearest,
     padded,
     pick,
     text,
     uniform,
     vocab,
 )
+from retail_datagen.generators.master_geo import Geographies, draw_addresses, geo_strings, nearest
 from retail_datagen.money import largest_remainder, round_half_up
 from retail_datagen.rng import stable_hash64, stream
 

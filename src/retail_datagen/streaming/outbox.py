@@ -1,290 +1,51 @@
-"""The streaming outbox: building events from fact batches, and the consumer helpers.
+"""The streaming outbox: the consumer helpers (api.md §8).
 
-**Building** (fact-tables.md §20). :func:`build_outbox_rows` takes a generator batch exactly as
-the fact mixins return it, i.e. PascalCase columns **including** ``TraceId``, maps it to the
-contract with :func:`~retail_datagen.generators.fact_generators.persistence_mixin.map_batch`
-and renders every outbox column in one DuckDB ``SELECT`` over the Arrow data (payload JSON via
-``to_json(struct_pack(...))``), so no Python code runs per row. :func:`assign_outbox_ids` then
-merges the day's tables and numbers the events. :func:`validate_sample` is the write-time guard
-that checks a sample against the pydantic models.
+:func:`lease`, :func:`ack`, :func:`nack`, :func:`counts`, :func:`iter_events` and :func:`drain`
+accept any target of api.md §4.2: a DuckDB connection or file path, or a SQLAlchemy ``Engine``,
+``Connection`` or URL. Each operation is one transaction. On PostgreSQL (and other dialects that
+support it) :func:`lease` selects with ``FOR UPDATE SKIP LOCKED``, so concurrent drainers never
+receive the same event. Consumer timestamps (``last_attempt_ts``, ``sent_ts``) are the wall
+clock: outbox bookkeeping is operational, never data.
 
-**Consuming** (api.md §8). :func:`lease`, :func:`ack`, :func:`nack`, :func:`counts`,
-:func:`iter_events` and :func:`drain` accept any target of api.md §4.2: a DuckDB connection or
-file path, or a SQLAlchemy ``Engine``, ``Connection`` or URL. Each operation is one
-transaction. On PostgreSQL (and other dialects that support it) :func:`lease` selects with
-``FOR UPDATE SKIP LOCKED``, so concurrent drainers never receive the same event. Consumer
-timestamps (``last_attempt_ts``, ``sent_ts``) are the wall clock: outbox bookkeeping is
-operational, never data.
+The events themselves are built from fact batches in
+:mod:`retail_datagen.streaming.outbox_rows`; its public names (:func:`build_outbox_rows`,
+:func:`assign_outbox_ids`, :data:`ROW_SCHEMA`, :data:`SOURCE`) are re-exported here, as are
+:func:`~retail_datagen.db.target.open_bind` and the ``Target`` type of the targets accepted.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from retail_datagen.db import duckdb_engine, schema
-from retail_datagen.errors import DatabaseError, SchemaContractError
-from retail_datagen.generators.fact_generators.persistence_mixin import TRACE_ID, map_batch
-from retail_datagen.generators.fact_generators.utils_mixin import day_sequenced_ids
-from retail_datagen.streaming.schemas import (
-    PAYLOAD_TS_FORMAT,
-    OutboxEvent,
-    message_type_expression,
-    payload_columns,
-    validate_sample,
+from retail_datagen.db.target import Session, open_bind
+from retail_datagen.streaming.outbox_rows import (
+    ROW_SCHEMA,
+    SOURCE,
+    assign_outbox_ids,
+    build_outbox_rows,
 )
+from retail_datagen.streaming.schemas import PAYLOAD_TS_FORMAT, OutboxEvent, validate_sample
 
-Target = duckdb.DuckDBPyConnection | Engine | Connection | str | os.PathLike[str]
+#: The targets the consumer helpers accept (api.md §4.2).
+Target = Session
 
 #: The outbox statuses, in lifecycle order.
 STATUSES: tuple[str, ...] = ("pending", "processing", "sent", "failed")
-SOURCE = "retail-datagen"
 
 _OUTBOX = schema.OUTBOX_TABLE
-_OUTBOX_SCHEMA = schema.arrow_schema(_OUTBOX)
-#: The columns :func:`build_outbox_rows` returns: the outbox contract without ``outbox_id``.
-ROW_SCHEMA = pa.schema([f for f in _OUTBOX_SCHEMA if f.name != "outbox_id"])
-_TABLE_RANK = pa.array(schema.FACT_TABLES, pa.string())
 _SKIP_LOCKED_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 # Bound parameter lists stay well below every driver's limit (PostgreSQL allows 65,535).
 _ID_CHUNK = 5_000
 _FETCH_ROWS = 1_000
-
-# --- building -----------------------------------------------------------------------------
-
-
-def _q(ident: str) -> str:
-    return schema.quote_ident(ident)
-
-
-def _text(expr: str) -> str:
-    return f"CAST({expr} AS VARCHAR)"
-
-
-# The store id sits at characters 12–16 of RCP/RET receipt ids and the DC id at 12–15 of SHP
-# (and SUP) shipment ids (fact-tables.md §0). TRY_CAST turns a malformed id into NULL, which
-# the build then reports instead of failing deep inside DuckDB.
-_STORE_OF_RECEIPT = _text("TRY_CAST(substr(receipt_id_ext, 12, 5) AS BIGINT)")
-_DC_OF_SHIPMENT = _text("TRY_CAST(substr(shipment_id, 12, 4) AS BIGINT)")
-_BY_STORE = "'store:' || " + _text("store_id")
-_BY_DC = "'dc:' || " + _text("dc_id")
-_BY_ORDER = "'order:' || order_id_ext"
-
-# The rule tables of fact-tables.md §20, grouped as there.
-_PARTITION_SQL: dict[str, str] = {
-    **dict.fromkeys(("store_inventory_txn", "receipts", "foot_traffic", "ble_pings",
-                     "customer_zone_changes", "store_ops", "promotions", "reorders"), _BY_STORE),
-    **dict.fromkeys(("receipt_lines", "promo_lines"), "'store:' || " + _STORE_OF_RECEIPT),
-    **dict.fromkeys(("dc_inventory_txn", "truck_moves"), _BY_DC),
-    "truck_inventory": "'dc:' || " + _DC_OF_SHIPMENT,
-    **dict.fromkeys(("online_orders", "online_order_lines"), _BY_ORDER),
-    "fact_payments": f"CASE WHEN store_id IS NOT NULL THEN {_BY_STORE} ELSE {_BY_ORDER} END",
-    "stockouts": f"CASE WHEN store_id IS NOT NULL THEN {_BY_STORE} ELSE {_BY_DC} END",
-    "marketing": "'campaign:' || campaign_id",
-}
-_CORRELATION_SQL: dict[str, str] = {
-    **dict.fromkeys(("receipt_lines", "promotions", "promo_lines"), "receipt_id_ext"),
-    "receipts": "CASE WHEN receipt_type = 'RETURN' THEN return_for_receipt_id_ext END",
-    **dict.fromkeys(("dc_inventory_txn", "store_inventory_txn"), "source"),
-    "fact_payments": "coalesce(receipt_id_ext, order_id_ext)",
-    "online_order_lines": "order_id_ext",
-    **dict.fromkeys(("truck_moves", "truck_inventory"), "shipment_id"),
-}
-if set(_PARTITION_SQL) != set(schema.FACT_TABLES):  # import-time guard against a missed table
-    raise RuntimeError("partition key rules do not cover exactly the fact tables")
-
-_local = threading.local()
-
-
-def _builder() -> duckdb.DuckDBPyConnection:
-    # One private in-memory database per thread: DuckDB connections must not be shared by
-    # threads, and the engine builds days on worker threads.
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = _local.con = duckdb.connect(duckdb_engine.MEMORY)
-    return con
-
-
-def _to_arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
-    to_table = getattr(result, "to_arrow_table", None)
-    return to_table() if to_table is not None else result.fetch_arrow_table()
-
-
-def _payload_sql(logical: str) -> str:
-    types = {c.name: c.type for c in schema.table(logical).c}
-    parts = []
-    for column, key in payload_columns(logical):
-        ref, type_ = _q(column), types[column]
-        if isinstance(type_, sa.Numeric):
-            # DECIMAL(18,2) → '12.34'; DuckDB always prints the declared scale.
-            ref = _text(ref)
-        elif isinstance(type_, sa.DateTime):
-            ref = f"strftime({ref}, '{PAYLOAD_TS_FORMAT}')"
-        elif isinstance(type_, sa.Date):
-            ref = f"strftime({ref}, '%Y-%m-%d')"
-        parts.append(f"{_q(key)} := {ref}")
-    parts.append('"trace_id" := trace_id')
-    return f"CAST(to_json(struct_pack({', '.join(parts)})) AS VARCHAR)"
-
-
-def _build_sql(logical: str, view: str) -> str:
-    # Fact columns named like outbox columns (status, source) are safe here: DuckDB resolves a
-    # name to the input column before any SELECT-list alias.
-    return (
-        f"SELECT event_ts, {message_type_expression(logical)} AS message_type, "
-        f"{_payload_sql(logical)} AS payload, 'pending' AS status, "
-        "CAST(0 AS INTEGER) AS attempts, CAST(NULL AS TIMESTAMP) AS last_attempt_ts, "
-        f"CAST(NULL AS TIMESTAMP) AS sent_ts, {_PARTITION_SQL[logical]} AS partition_key, "
-        f"trace_id, CAST({_CORRELATION_SQL.get(logical, 'NULL')} AS VARCHAR) AS correlation_id, "
-        f"'{schema.SCHEMA_VERSION}' AS schema_version, '{SOURCE}' AS source "
-        f"FROM {_q(view)}"
-    )
-
-
-def _first_null(rows: pa.Table, column: str) -> str | None:
-    mask = pc.is_null(rows.column(column))
-    if not pc.any(mask).as_py():
-        return None
-    return str(rows.column("trace_id").filter(mask)[0])
-
-
-def build_outbox_rows(name: str, batch: pa.Table, *, validate: bool = True) -> pa.Table:
-    """Build one outbox event per fact row, in bulk (no Python code per row).
-
-    Args:
-        name: The logical or database fact table name.
-        batch: The generator batch: PascalCase columns as the fact mixins return them,
-            including the ``TraceId`` column (built when ``publish_to_outbox`` is on).
-        validate: Run :func:`validate_sample` on the result (the write-time guard).
-
-    Returns:
-        The outbox rows in batch order with the columns of :data:`ROW_SCHEMA` (every outbox
-        column except ``outbox_id``, which :func:`assign_outbox_ids` adds per day).
-
-    Raises:
-        UnknownTableError: ``name`` is not a fact table.
-        SchemaContractError: The batch does not match its contract, lacks ``TraceId``, has a
-            row with no message type or partition key, or a sampled payload fails its model.
-    """
-    logical = schema.logical_fact_name(name)
-    if TRACE_ID not in batch.column_names:
-        raise SchemaContractError(f"{logical}: the batch has no {TRACE_ID} column")
-    if batch.num_rows == 0:
-        return ROW_SCHEMA.empty_table()
-    trace = batch.column(TRACE_ID).cast(pa.string())
-    if trace.null_count:
-        raise SchemaContractError(f"{logical}: {trace.null_count} rows have a NULL {TRACE_ID}")
-    mapped = map_batch(logical, batch).append_column("trace_id", trace)
-    con = _builder()
-    view = "_outbox_source"
-    con.register(view, mapped)
-    try:
-        rows = _to_arrow(con.execute(_build_sql(logical, view)))
-    finally:
-        con.unregister(view)
-    for column in ("message_type", "partition_key"):
-        bad = _first_null(rows, column)
-        if bad is not None:
-            what = column.replace("_", " ")
-            raise SchemaContractError(f"{logical}: row {bad} has no {what} (fact-tables.md §20)")
-    rows = rows.cast(ROW_SCHEMA)
-    if validate:
-        validate_sample(rows)
-    return rows
-
-
-def assign_outbox_ids(day: date, tables: Iterable[pa.Table]) -> pa.Table:
-    """Merge a day's outbox rows and number them with a DSID (fact-tables.md §20).
-
-    Events are ordered by (``event_ts``, logical table order of ``FACT_TABLES``, ``trace_id``);
-    the table comes from the trace id's prefix. ``outbox_id`` = ``int(YYYYMMDD) × 10⁹ + n``.
-
-    Args:
-        day: The day every event belongs to.
-        tables: Results of :func:`build_outbox_rows`, in any order.
-
-    Returns:
-        The rows in id order, with the full outbox contract schema.
-
-    Raises:
-        SchemaContractError: An event lies outside ``day`` or its trace id names no fact table.
-        GenerationError: The day has 10⁹ events or more.
-    """
-    parts = [t.select(ROW_SCHEMA.names).cast(ROW_SCHEMA) for t in tables if t.num_rows]
-    rows = pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table()
-    if rows.num_rows == 0:
-        return _OUTBOX_SCHEMA.empty_table()
-    trace = rows.column("trace_id")
-    rank = pc.index_in(pc.list_element(pc.split_pattern(trace, ":", max_splits=1), 0),
-                       value_set=_TABLE_RANK)
-    if rank.null_count:
-        bad = trace.filter(pc.is_null(rank))[0]
-        raise SchemaContractError(f"outbox event {bad} does not name a fact table")
-    days = pc.cast(rows.column("event_ts"), pa.date32())
-    if not pc.all(pc.equal(days, pa.scalar(day, pa.date32()))).as_py():
-        raise SchemaContractError(f"outbox rows of {day} hold events of other days")
-    keys = pa.table({"e": rows.column("event_ts"), "r": rank, "t": trace})
-    order = pc.sort_indices(keys, sort_keys=[("e", "ascending"), ("r", "ascending"),
-                                             ("t", "ascending")])
-    rows = rows.take(order)
-    ids = pa.array(day_sequenced_ids(day, rows.num_rows), pa.int64())
-    return rows.add_column(0, _OUTBOX_SCHEMA.field("outbox_id"), ids).cast(_OUTBOX_SCHEMA)
-
-
-# --- targets ------------------------------------------------------------------------------
-
-Bind = duckdb.DuckDBPyConnection | Engine | Connection
-
-
-@contextmanager
-def open_bind(target: Target, *, read_only: bool = False) -> Iterator[Bind]:
-    """Resolve a target (api.md §4.2) for the duration of a block.
-
-    Connections and engines are used as given and left open. A URL (a ``str`` containing
-    ``://``) gets a private engine, disposed afterwards. Any other ``str`` or path is a DuckDB
-    file, which must exist; it is opened (read-only if asked) and closed afterwards.
-
-    Args:
-        target: A DuckDB connection, SQLAlchemy ``Engine``/``Connection``, URL or DuckDB path.
-        read_only: Open a DuckDB file without write access.
-
-    Yields:
-        A DuckDB connection, an ``Engine`` or a ``Connection``.
-
-    Raises:
-        DatabaseError: The DuckDB file does not exist or cannot be opened.
-        TypeError: The target is none of the above.
-    """
-    if isinstance(target, duckdb.DuckDBPyConnection | Engine | Connection):
-        yield target
-        return
-    if isinstance(target, str) and "://" in target:
-        engine = sa.create_engine(target)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    if not isinstance(target, str | os.PathLike):
-        raise TypeError(f"unsupported target {target!r}")
-    if not os.path.exists(os.fspath(target)):
-        raise DatabaseError(f"DuckDB file {os.fspath(target)} does not exist")
-    con = duckdb_engine.open_duckdb(target, read_only=read_only)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 @contextmanager

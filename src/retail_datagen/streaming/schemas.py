@@ -65,8 +65,9 @@ SAMPLE_SIZE = 100
 
 _EXT_SUFFIX = "_ext"
 
-# Logical table → message type, or (selecting column, {column value: message type}).
-_RULES: dict[str, str | tuple[str, dict[str, str]]] = {
+#: Logical table → message type, or (selecting column, {column value: message type}), as in
+#: fact-tables.md §20. The outbox builder and the INV-54 check both read it.
+MESSAGE_TYPE_RULES: dict[str, str | tuple[str, dict[str, str]]] = {
     "dc_inventory_txn": "inventory_updated",
     "truck_moves": ("status", {
         "SCHEDULED": "truck_scheduled",
@@ -93,6 +94,7 @@ _RULES: dict[str, str | tuple[str, dict[str, str]]] = {
     "promo_lines": "promotion_line_applied",
     "reorders": "reorder_triggered",
 }
+_RULES = MESSAGE_TYPE_RULES  # its former private name, still used by older callers
 
 
 class PayloadModel(BaseModel):
@@ -150,12 +152,12 @@ def message_type_column(name: str) -> str | None:
     Raises:
         UnknownTableError: ``name`` is not a fact table.
     """
-    rule = _RULES[schema.logical_fact_name(name)]
+    rule = MESSAGE_TYPE_RULES[schema.logical_fact_name(name)]
     return None if isinstance(rule, str) else rule[0]
 
 
 def _value_map(logical: str) -> dict[str | None, str]:
-    rule = _RULES[logical]
+    rule = MESSAGE_TYPE_RULES[logical]
     return {None: rule} if isinstance(rule, str) else dict(rule[1])
 
 
@@ -334,7 +336,7 @@ def table_from_trace_id(trace_id: str) -> str:
         UnknownTableError: The prefix is not a logical fact table name.
     """
     logical = trace_id.split(":", 1)[0]
-    if logical not in _RULES:
+    if logical not in MESSAGE_TYPE_RULES:
         raise UnknownTableError(f"trace id {trace_id!r} does not start with a fact table name")
     return logical
 
@@ -463,7 +465,7 @@ class OutboxEvent(BaseModel):
 def _self_check() -> None:
     # Import-time guard: a rule for a missing table or column, or a renamed key that collides
     # with another column, would otherwise only show up as rejected events.
-    if set(_RULES) != set(schema.FACT_TABLES):
+    if set(MESSAGE_TYPE_RULES) != set(schema.FACT_TABLES):
         raise RuntimeError("message type rules do not cover exactly the fact tables")
     for logical in schema.FACT_TABLES:
         keys = payload_fields(logical)
@@ -479,6 +481,7 @@ _self_check()
 __all__ = [
     "EVENT_MODELS",
     "MESSAGE_MODELS",
+    "MESSAGE_TYPE_RULES",
     "MESSAGE_TYPE_TABLES",
     "PAYLOAD_TS_FORMAT",
     "SAMPLE_SIZE",

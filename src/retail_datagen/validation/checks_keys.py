@@ -18,6 +18,7 @@ from retail_datagen.db.schema import (
     quote_ident,
     table,
 )
+from retail_datagen.geo import EARTH_RADIUS_MI
 from retail_datagen.validation.core import (
     Check,
     Context,
@@ -281,13 +282,12 @@ def _inv07(ctx: Context) -> Iterator[Query]:
 
 # Haversine in miles; ties within this tolerance go to the lower dc_id, so that float
 # rounding differences between numpy and the database never decide a tie.
-_EARTH_RADIUS_MI = 3958.8
 _TIE_MI = 1e-6
 
 
 def _inv08(ctx: Context) -> Iterator[Query]:
     dist = (
-        f"2 * {_EARTH_RADIUS_MI} * asin(sqrt("
+        f"2 * {EARTH_RADIUS_MI} * asin(sqrt("
         "power(sin(radians(gd.latitude - gs.latitude) / 2), 2) + "
         "cos(radians(gs.latitude)) * cos(radians(gd.latitude)) * "
         "power(sin(radians(gd.longitude - gs.longitude) / 2), 2)))"

@@ -1,10 +1,12 @@
 """INV-54: outbox integrity, checked only when ``streaming_outbox`` holds rows.
 
 The key set of every payload is checked in SQL against the fact table's columns (fact-tables.md
-§20: ``*_id_ext`` keys drop their suffix, plus ``trace_id``). The first 100 events per
-(message_type, date) are also validated by their pydantic model from
-``retail_datagen.streaming.schemas.MESSAGE_MODELS``; that sub-check is skipped with a note when
-the module or the mapping is unavailable.
+§20: ``*_id_ext`` keys drop their suffix, plus ``trace_id``), and each event's message type
+against its row; the key sets and the message-type rules are those of
+:mod:`retail_datagen.streaming.schemas`. The first 100 events per (message_type, date) are also
+validated by their pydantic model from ``retail_datagen.streaming.schemas.MESSAGE_MODELS``,
+looked up when the check runs; that sub-check is skipped with a note when the mapping is
+unavailable.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from sqlalchemy import DateTime
 
 from retail_datagen.db.fact_schema import FACT_TABLES
 from retail_datagen.db.schema import FACT_TABLE_DB_NAMES, OUTBOX_TABLE, primary_key, table
+from retail_datagen.streaming.schemas import (
+    MESSAGE_TYPE_RULES,
+    TABLE_MESSAGE_TYPES,
+    message_type_expression,
+    payload_fields,
+)
 from retail_datagen.validation.core import (
     Check,
     Context,
@@ -30,30 +38,7 @@ from retail_datagen.validation.core import (
 )
 
 #: message_type per logical table: a constant, or (column, {value: message_type}).
-MESSAGE_TYPES: dict[str, str | tuple[str, dict[str, str]]] = {
-    "dc_inventory_txn": "inventory_updated",
-    "truck_moves": ("status", {
-        "SCHEDULED": "truck_scheduled", "LOADING": "truck_loading",
-        "IN_TRANSIT": "truck_departed", "ARRIVED": "truck_arrived",
-        "UNLOADING": "truck_unloading", "COMPLETED": "truck_completed",
-    }),
-    "truck_inventory": ("action", {"LOAD": "truck_loaded", "UNLOAD": "truck_unloaded"}),
-    "store_inventory_txn": "inventory_updated",
-    "receipts": ("receipt_type", {"SALE": "receipt_created", "RETURN": "receipt_returned"}),
-    "receipt_lines": "receipt_line_added",
-    "foot_traffic": "customer_entered",
-    "ble_pings": "ble_ping_detected",
-    "customer_zone_changes": "customer_zone_changed",
-    "marketing": "ad_impression",
-    "online_orders": "online_order_created",
-    "online_order_lines": "online_order_line_added",
-    "fact_payments": "payment_processed",
-    "store_ops": ("operation_type", {"OPENED": "store_opened", "CLOSED": "store_closed"}),
-    "stockouts": "stockout_detected",
-    "promotions": "promotion_applied",
-    "promo_lines": "promotion_line_applied",
-    "reorders": "reorder_triggered",
-}
+MESSAGE_TYPES = MESSAGE_TYPE_RULES
 
 PYDANTIC_SAMPLE = 100
 _GUARD = f"SELECT count(*) FROM (SELECT 1 FROM {OUTBOX_TABLE} LIMIT 1) AS any_event"
@@ -61,23 +46,7 @@ _GUARD = f"SELECT count(*) FROM (SELECT 1 FROM {OUTBOX_TABLE} LIMIT 1) AS any_ev
 
 def payload_keys(logical: str) -> str:
     """The payload key set of a table's events, sorted and comma-joined."""
-    keys = [c.name[: -len("_ext")] if c.name.endswith("_id_ext") else c.name
-            for c in table(logical).c]
-    return ",".join(sorted([*keys, "trace_id"]))
-
-
-def _message_types(logical: str) -> tuple[str, ...]:
-    spec = MESSAGE_TYPES[logical]
-    return (spec,) if isinstance(spec, str) else tuple(spec[1].values())
-
-
-def _expected_type_sql(logical: str, alias: str) -> str:
-    spec = MESSAGE_TYPES[logical]
-    if isinstance(spec, str):
-        return sql_str(spec)
-    column, mapping = spec
-    whens = " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in mapping.items())
-    return f"(CASE {alias}.{column} {whens} END)"
+    return ",".join(sorted(payload_fields(logical)))
 
 
 def _trace_sql(logical: str, alias: str) -> str:
@@ -143,7 +112,8 @@ def _inv54(ctx: Context) -> Iterator[Query]:
         )
     keys = values_table("k", ("tbl", "payload_keys"), ((t, payload_keys(t)) for t in FACT_TABLES))
     types = values_table(
-        "mt", ("tbl", "message_type"), ((t, m) for t in FACT_TABLES for m in _message_types(t))
+        "mt", ("tbl", "message_type"),
+        ((t, m) for t in FACT_TABLES for m in TABLE_MESSAGE_TYPES[t]),
     )
     yield _guarded(
         "SELECT * FROM (SELECT o.outbox_id, o.trace_id, o.message_type, "
@@ -175,7 +145,7 @@ def _inv54(ctx: Context) -> Iterator[Query]:
             f"WITH o AS (SELECT outbox_id, trace_id, message_type, event_ts FROM {OUTBOX_TABLE} o "
             f"WHERE {_prefix()} = {sql_str(logical)} AND <<rows:o.event_ts>>), "
             f"f AS (SELECT {_trace_sql(logical, 'x')} AS trace_id, x.event_ts, "
-            f"{_expected_type_sql(logical, 'x')} AS message_type FROM {db} x "
+            f"{message_type_expression(logical, qualifier='x.')} AS message_type FROM {db} x "
             f"WHERE x.event_ts IN (SELECT event_ts FROM o)) "
             "SELECT * FROM (SELECT o.outbox_id, o.trace_id, "
             + violations(

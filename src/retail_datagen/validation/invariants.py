@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
 from retail_datagen.db.duckdb_engine import open_duckdb
 from retail_datagen.db.fact_schema import FACT_TABLES
+from retail_datagen.db.target import target_kind
 from retail_datagen.errors import DateRangeError
 from retail_datagen.validation import (
     checks_inventory,
@@ -231,11 +232,12 @@ class _SqlAlchemy:
 
 @contextmanager
 def _open(target: Any) -> Iterator[_Database]:
-    if isinstance(target, duckdb.DuckDBPyConnection):
+    kind = target_kind(target)
+    if kind == "duckdb":
         yield _DuckDb(target)
     elif isinstance(target, Connection):
         yield _SqlAlchemy(target, own=False)
-    elif isinstance(target, Engine) or (isinstance(target, str) and "://" in target):
+    elif kind in ("sqlalchemy", "url"):
         engine = target if isinstance(target, Engine) else create_engine(target)
         try:
             options = {"postgresql_readonly": True} if engine.dialect.name == "postgresql" else {}
@@ -247,7 +249,7 @@ def _open(target: Any) -> Iterator[_Database]:
         finally:
             if engine is not target:
                 engine.dispose()
-    elif isinstance(target, (str, os.PathLike)):
+    elif kind == "path":
         con = open_duckdb(target, read_only=True)
         try:
             yield _DuckDb(con)

@@ -20,7 +20,6 @@ _DIM_ORDER = (
     "dim_geographies", "dim_distribution_centers", "dim_stores", "dim_trucks", "dim_customers",
     "dim_products",
 )
-_EARTH_RADIUS_MI = 3958.8
 
 
 def _codes(values: pa.Array | np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
@@ -35,15 +34,6 @@ def _codes(values: pa.Array | np.ndarray, vocabulary: tuple[str, ...]) -> np.nda
 def _np(table: pa.Table, column: str, dtype=None) -> np.ndarray:
     arr = table.column(column).to_numpy()
     return arr.astype(dtype) if dtype is not None else arr
-
-
-def haversine_miles(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in miles (Earth radius 3,958.8 mi); broadcasts."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_MI * np.arcsin(np.sqrt(a))
 
 
 @dataclass(frozen=True)

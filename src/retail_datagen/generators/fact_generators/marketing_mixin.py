@@ -18,45 +18,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import calendar, domain, money
+from retail_datagen.db import schema
 from retail_datagen.rng import categorical, stream
 
 from .day_types import DayContext
 from .utils_mixin import (
+    EPOCH_ORDINAL,
     day_start_us,
     day_tag,
     dict_strings,
+    generator_schema,
     join_strings,
     nullable_int,
     ts_array,
     zero_pad,
 )
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+CAMPAIGNS_SCHEMA = schema.arrow_schema("gen_state_campaigns")
 
-CAMPAIGNS_SCHEMA = pa.schema(
-    [
-        pa.field("campaign_id", pa.string(), nullable=False),
-        pa.field("campaign_type", pa.string(), nullable=False),
-        pa.field("start_date", pa.date32(), nullable=False),
-        pa.field("end_date", pa.date32(), nullable=False),
-    ]
-)
-
-MARKETING_SCHEMA = pa.schema(
-    [
-        ("ImpressionId", pa.string()),
-        ("EventTS", pa.timestamp("us")),
-        ("CampaignId", pa.string()),
-        ("CampaignType", pa.string()),
-        ("CreativeId", pa.string()),
-        ("Channel", pa.string()),
-        ("Device", pa.string()),
-        ("CustomerAdId", pa.string()),
-        ("CustomerID", pa.int64()),
-        ("Cost", pa.decimal128(18, 2)),
-        ("CostCents", pa.int64()),
-    ]
-)
+MARKETING_SCHEMA = generator_schema("marketing")
 
 CAMPAIGN_START_P = 0.90
 #: Channels of each campaign type (domain.CAMPAIGN_TYPES order), as names.
@@ -104,7 +84,7 @@ def empty_campaigns_table() -> pa.Table:
 
 
 def _date32(day: date) -> int:
-    return day.toordinal() - _EPOCH_ORDINAL
+    return day.toordinal() - EPOCH_ORDINAL
 
 
 def start_marketing_campaign(

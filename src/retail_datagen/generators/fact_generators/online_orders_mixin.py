@@ -269,11 +269,6 @@ def generate_online_candidates(
     )
 
 
-def _money_columns(columns: dict, name: str, cents_name: str, cents: np.ndarray) -> None:
-    columns[name] = money.cents_to_decimal(cents)
-    columns[cents_name] = pa.array(cents, pa.int64())
-
-
 def _filled_line_qty(cand: OnlineCandidates, filled_store: np.ndarray,
                      filled_dc: np.ndarray) -> np.ndarray:
     """Final units per line: the filled quantity, or the requested one for cancelled orders."""
@@ -351,11 +346,11 @@ def finalize_online_orders(
         "EventTS": ts_array(cand.created_us[order]),
         "ProductID": pa.array(product + 1, pa.int64()),
         "Qty": pa.array(qty, pa.int32()),
+        **money.money_columns("UnitPrice", "UnitCents", unit),
+        **money.money_columns("DiscountAmount", "DiscountCents", discount),
+        **money.money_columns("ExtPrice", "ExtCents", ext),
+        **money.money_columns("Tax", "TaxCents", tax),
     }
-    _money_columns(lines_cols, "UnitPrice", "UnitCents", unit)
-    _money_columns(lines_cols, "DiscountAmount", "DiscountCents", discount)
-    _money_columns(lines_cols, "ExtPrice", "ExtCents", ext)
-    _money_columns(lines_cols, "Tax", "TaxCents", tax)
     lines_cols["PromoCode"] = dict_strings(np.maximum(promo, 0), domain.ONLINE_PROMO_CODES,
                                            mask=discount == 0)
     lines_cols["FulfillmentStatus"] = dict_strings(line_status, LINE_STATUSES)
@@ -406,12 +401,12 @@ def finalize_online_orders(
         "OrderStatus": dict_strings(status, ORDER_STATUSES),
         "LineCount": pa.array(np.diff(np.append(starts, k)), pa.int32()),
         "ItemCount": pa.array(per_order(qty), pa.int32()),
+        **money.money_columns("GrossSubtotal", "GrossSubtotalCents", per_order(gross)),
+        **money.money_columns("DiscountAmount", "DiscountCents", per_order(discount)),
+        **money.money_columns("Subtotal", "SubtotalCents", subtotal),
+        **money.money_columns("Tax", "TaxCents", tax_sum),
+        **money.money_columns("Total", "TotalCents", total),
     }
-    _money_columns(headers_cols, "GrossSubtotal", "GrossSubtotalCents", per_order(gross))
-    _money_columns(headers_cols, "DiscountAmount", "DiscountCents", per_order(discount))
-    _money_columns(headers_cols, "Subtotal", "SubtotalCents", subtotal)
-    _money_columns(headers_cols, "Tax", "TaxCents", tax_sum)
-    _money_columns(headers_cols, "Total", "TotalCents", total)
     headers_cols["TenderType"] = dict_strings(method[written], domain.PAYMENT_METHODS)
     w_cancelled = cand.cancelled[written]
     headers_cols["CancelledTS"] = ts_array(cand.cancelled_us[written], mask=~w_cancelled)

@@ -48,6 +48,11 @@ def init_progress_state(host: ProgressReportingMixin) -> None:
     host._table_last_sent = {}
 
 
+def _throttled(now: float, last: float | None, *, force: bool) -> bool:
+    """Whether an update at ``now`` falls in the throttle window of the one sent at ``last``."""
+    return not force and last is not None and now - last < PROGRESS_THROTTLE_SECONDS
+
+
 def _keywords_for(callback: Callable[..., Any], payload: dict[str, Any]) -> dict[str, Any] | None:
     """The part of ``payload`` that ``callback`` accepts after ``(day_counter, message)``.
 
@@ -194,7 +199,7 @@ class ProgressReportingMixin:
             if progress is not None:
                 self._progress_samples.append((now, float(progress)))
             last = self._progress_last_sent
-            if not force and last is not None and now - last < PROGRESS_THROTTLE_SECONDS:
+            if _throttled(now, last, force=force):
                 return False
             self._progress_last_sent = now
             eta, rate = linear_eta(list(self._progress_samples))
@@ -242,7 +247,7 @@ class ProgressReportingMixin:
         with self._progress_lock:
             now = self._progress_clock()
             last = self._table_last_sent.get(table)
-            if not force and last is not None and now - last < PROGRESS_THROTTLE_SECONDS:
+            if _throttled(now, last, force=force):
                 return False
             self._table_last_sent[table] = now
         value = 0.0 if math.isnan(progress) else min(1.0, max(0.0, float(progress)))

@@ -19,6 +19,9 @@ A day's in-store sales are made in this order; each step is one host method:
    method of each receipt.
 9. ``_create_receipt(ctx, sale_lines, money, promo_code_idx, tender_codes)``: the receipts and
    receipt-lines tables.
+
+The basket model behind step 2 (behaviours, line counts, category splits, price bands) is
+:mod:`~retail_datagen.generators.fact_generators.basket_model`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,21 @@ import numpy as np
 import pyarrow as pa
 
 from retail_datagen import calendar, domain, money, rng
+from retail_datagen.generators.fact_generators.basket_model import (
+    BEHAVIOUR_MID,
+    BEHAVIOUR_MIX,
+    BEHAVIOUR_P,
+    BEHAVIOUR_QTY,
+    EXPRESS,
+    EXPRESS_MAX_LINES,
+    TICKET_FLOOR,
+    BasketDayTables,
+    basket_day_tables,
+    basket_mu,
+    draw_store_baskets,
+    merge_basket_lines,
+    solve_ticket_k,
+)
 from retail_datagen.generators.fact_generators.data_loading_mixin import StorePools
 from retail_datagen.generators.fact_generators.day_types import (
     CandidateLines,
@@ -39,10 +57,7 @@ from retail_datagen.generators.fact_generators.day_types import (
     InventoryEvents,
     Visits,
 )
-from retail_datagen.generators.fact_generators.seasonal_mixin import (
-    apply_holiday_overlay,
-    product_multiplier,
-)
+from retail_datagen.generators.fact_generators.seasonal_mixin import product_multiplier
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     day_tag,
@@ -56,81 +71,10 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
 
 logger = logging.getLogger(__name__)
 
-_CAT = {name: code for code, name in enumerate(domain.BASKET_CATEGORIES)}
-_N_SEG = len(domain.SHOPPER_SEGMENTS)
-
-#: §5.1 behaviour probabilities (QUICK, GROCERY, FAMILY, BULK) per shopper segment.
-BEHAVIOUR_P = np.array([
-    [0.20, 0.40, 0.30, 0.10],
-    [0.50, 0.30, 0.15, 0.05],
-    [0.30, 0.35, 0.25, 0.10],
-    [0.25, 0.40, 0.25, 0.10],
-])  # fmt: skip
-#: §5.1 mix row p_b, §5.2 line-range midpoints mid_b and E[qty/line] q_b, per behaviour.
-BEHAVIOUR_MIX = (0.305, 0.365, 0.2425, 0.0875)
-BEHAVIOUR_MID = (2.0, 10.0, 20.0, 35.0)
-BEHAVIOUR_QTY = (1.32, 1.34, 1.28, 1.28)
-#: §5.2 category splits as printed. The split category ``other`` covers other and home_garden.
-CATEGORY_SPLITS: tuple[tuple[tuple[str, float], ...], ...] = (
-    (("food", .4), ("beverages", .3), ("personal_care", .2), ("household", .1)),
-    (("food", .5), ("beverages", .2), ("household", .15), ("personal_care", .15)),
-    (("food", .4), ("household", .2), ("personal_care", .15), ("clothing", .1),
-     ("beverages", .1), ("electronics", .05)),
-    (("food", .3), ("household", .3), ("personal_care", .2), ("beverages", .1), ("other", .1)),
-)  # fmt: skip
-#: §5.3 format factor adj_f in ``domain.STORE_FORMATS`` order (express uses its own rule).
-FORMAT_ADJ = (1.3, 1.1, 1.0, 0.8, 1.0)
-EXPRESS = domain.STORE_FORMATS.index("express")
-EXPRESS_MAX_LINES = 3
-QTY_P = (0.7, 0.2, 0.1)  # quantity 1, 2, 3 for food, beverages and household lines
-QTY_CATEGORIES = (_CAT["food"], _CAT["beverages"], _CAT["household"])
 HOUR_US_MAX, HOUR23_US_MAX = 3_599_999_999, 3_539_999_999  # last visit µs within an hour
-TICKET_FLOOR = 1.3141
-
-_width = max(len(s) for s in CATEGORY_SPLITS)
-_SPLIT_P = np.zeros((4, _width))
-_SPLIT_CODE = np.zeros((4, _width), dtype=np.int64)
-for _b, _split in enumerate(CATEGORY_SPLITS):
-    for _j, (_name, _p) in enumerate(_split):
-        _SPLIT_P[_b, _j], _SPLIT_CODE[_b, _j] = _p, _CAT[_name]
 
 _warn_lock = threading.Lock()
 _warned_ticket_means: set[float] = set()
-
-
-def solve_ticket_k(t: float) -> float:
-    """k ≥ 0 with ``Σ_b p_b × max(1, k × mid_b) × q_b = T`` (behaviour.md §5.3), solved exactly.
-
-    The breakpoints ``1/mid_b`` are scanned in ascending order; on the segment holding the
-    solution ``k = (T − Σ_{inactive} p q) / Σ_{active} p mid q`` (sums in table order). For
-    ``T ≤ 1.3141`` the result is 0.
-    """
-    if t <= TICKET_FLOOR:
-        return 0.0
-    bps = sorted({1.0 / mid for mid in BEHAVIOUR_MID})
-    for j, lo in enumerate(bps):
-        hi = bps[j + 1] if j + 1 < len(bps) else float("inf")
-        inactive = active = 0.0
-        for p, mid, q in zip(BEHAVIOUR_MIX, BEHAVIOUR_MID, BEHAVIOUR_QTY, strict=True):
-            if 1.0 / mid <= lo:
-                active += p * mid * q
-            else:
-                inactive += p * q
-        k = (t - inactive) / active
-        if k <= hi:
-            return k
-    raise AssertionError("unreachable: the last segment is unbounded")
-
-
-def basket_mu(k: float) -> np.ndarray:
-    """``μ_b,f`` per (format, behaviour): ``max(1, k × adj_f × mid_b)``; express
-    ``max(1, min(2, k × mid_b))``. float64 (n_formats, 4)."""
-    mu = np.empty((len(domain.STORE_FORMATS), 4))
-    for f, adj in enumerate(FORMAT_ADJ):
-        for b, mid in enumerate(BEHAVIOUR_MID):
-            mu[f, b] = (max(1.0, min(2.0, k * mid)) if f == EXPRESS
-                        else max(1.0, k * adj * mid))
-    return mu
 
 
 def _ticket_k(t: float) -> float:
@@ -219,121 +163,6 @@ def concat_visits(parts: list[Visits], n_stores: int | None = None) -> Visits:
         store_offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         visits_per_hour=np.concatenate([p.visits_per_hour for p in parts]).astype(np.int64),
     )
-
-
-@dataclass(frozen=True)
-class BasketDayTables:
-    """Per-day inputs of the basket draw, shared read-only by every store.
-
-    Group ``g = split category code × 4 + segment code`` picks from ``candidates[g]`` (product
-    indices sorted by (sale_price_cents, product_id)) with the normalised cumulative popularity
-    ``cum[g]``; an empty group means the line is dropped.
-    """
-
-    candidates: tuple[np.ndarray, ...]
-    cum: tuple[np.ndarray, ...]
-    mu: np.ndarray  # float64 (n_formats, 4)
-    multiplier: np.ndarray  # float64 (n_products,) m(p, D)
-    overlay_eligible: np.ndarray  # int64 available products with m > 1, ascending
-    extra_lines: bool
-    n_products: int
-
-
-def _band(sorted_products: np.ndarray, segment: int) -> np.ndarray:
-    """The segment's price band of a category sorted by (sale_price_cents, product_id)."""
-    n = sorted_products.shape[0]
-    lo, hi = {"BUDGET_CONSCIOUS": (0, (7 * n + 9) // 10), "QUALITY_SEEKER": ((7 * n) // 10, n),
-              "BRAND_LOYAL": (n // 2, n)}.get(domain.SHOPPER_SEGMENTS[segment], (0, n))
-    return sorted_products[lo:hi]
-
-
-def basket_day_tables(available: np.ndarray, category_code: np.ndarray,
-                      sale_price_cents: np.ndarray, popularity: np.ndarray,
-                      multiplier: np.ndarray, mu: np.ndarray, extra_lines: bool
-                      ) -> BasketDayTables:
-    """Candidate arrays per (split category, segment) with the §5.4 price bands and fallbacks."""
-    avail = np.asarray(available, dtype=np.int64)
-    by_price = avail[np.lexsort((avail, np.asarray(sale_price_cents)[avail]))]
-    cats = np.asarray(category_code)[by_price]
-    candidates, cums = [], []
-    for split in range(len(domain.BASKET_CATEGORIES)):
-        members = (split, _CAT["home_garden"]) if split == _CAT["other"] else (split,)
-        in_cat = by_price[np.isin(cats, members)]
-        for seg in range(_N_SEG):
-            cand = _band(in_cat, seg) if in_cat.size else by_price
-            if cand.size == 0:
-                cand = in_cat if in_cat.size else by_price
-            w = np.cumsum(np.asarray(popularity, dtype=np.float64)[cand])
-            if w.size and not w[-1] > 0:
-                w = np.arange(1, w.size + 1, dtype=np.float64)
-            candidates.append(cand)
-            cums.append(w / w[-1] if w.size else w)
-    m = np.asarray(multiplier, dtype=np.float64)
-    return BasketDayTables(tuple(candidates), tuple(cums), mu, m, avail[m[avail] > 1.0],
-                           bool(extra_lines), int(m.shape[0]))
-
-
-def merge_basket_lines(visit: np.ndarray, product: np.ndarray, qty: np.ndarray, n_products: int
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge duplicate products of a visit into their first occurrence, summing quantities.
-
-    Input lines are in (visit, position) order. Returns ``(visit, line_num, product, qty)`` in
-    candidate order with ``line_num`` 1.. per visit.
-    """
-    if visit.shape[0] == 0:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, z, z
-    key = visit * n_products + product
-    order = np.argsort(key, kind="stable")
-    starts = np.flatnonzero(group_starts(key[order]))
-    first = order[starts]  # stable sort: the first occurrence leads its group
-    total = np.add.reduceat(qty[order], starts)
-    back = np.argsort(first, kind="stable")
-    v = visit[first][back]
-    return v, rank_within_groups(v) + 1, product[first][back], total[back].astype(np.int64)
-
-
-def draw_store_baskets(
-    gen_lines: np.random.Generator, gen_category: np.random.Generator,
-    gen_product: np.random.Generator, gen_qty: np.random.Generator,
-    gen_overlay: np.random.Generator, *, behaviour: np.ndarray, segment: np.ndarray,
-    format_code: int, tables: BasketDayTables,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One store's merged candidate baskets (streams ``basket.lines``, ``basket.category``,
-    ``basket.product``, ``basket.qty``, ``holiday.overlay``).
-
-    ``behaviour`` and ``segment`` are int8 (n_visits,) in seq order. Returns ``(visit, line_num,
-    product_idx, quantity)`` int64 arrays in candidate order, ``visit`` local (0..n_visits−1).
-    """
-    n = behaviour.shape[0]
-    beh = behaviour.astype(np.int64)
-    mu = tables.mu[format_code, beh]
-    n_lines = 1 + gen_lines.poisson(mu - 1.0).astype(np.int64)
-    if format_code == EXPRESS:
-        n_lines = np.minimum(n_lines, EXPRESS_MAX_LINES)
-    line_visit = np.repeat(np.arange(n, dtype=np.int64), n_lines)
-    m = line_visit.shape[0]
-    line_beh = beh[line_visit]
-    pos = rng.categorical_rows(gen_category.random(m), _SPLIT_P[line_beh])
-    split = _SPLIT_CODE[line_beh, pos]
-    group = split * _N_SEG + segment.astype(np.int64)[line_visit]
-    u = gen_product.random(m)
-    product = np.full(m, -1, dtype=np.int64)
-    order = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(group_starts(group[order]))
-    for a, b in zip(bounds, np.append(bounds[1:], m), strict=True):
-        sel = order[a:b]
-        cand, cum = tables.candidates[group[sel[0]]], tables.cum[group[sel[0]]]
-        if cand.size:
-            pick = np.minimum(np.searchsorted(cum, u[sel], side="right"), cand.size - 1)
-            product[sel] = cand[pick]
-    q = 1 + rng.categorical(gen_qty, QTY_P, m)
-    qty = np.where(np.isin(split, QTY_CATEGORIES), q, 1).astype(np.int64)
-    visit, product, qty = apply_holiday_overlay(
-        gen_overlay, line_visit, product, qty, tables.multiplier, tables.overlay_eligible, n,
-        tables.extra_lines,
-    )
-    return merge_basket_lines(visit, product, qty, tables.n_products)
 
 
 def sale_receipt_ids(day: date, store_ids: np.ndarray, visit_seq: np.ndarray) -> pa.Array:
@@ -446,10 +275,6 @@ def compute_sale_money(sale_lines: SaleLines, discount_cents: np.ndarray, line_t
     )
 
 
-def _money_columns(names: tuple[str, str], cents: np.ndarray) -> dict[str, pa.Array]:
-    return {names[0]: money.cents_to_decimal(cents), names[1]: pa.array(cents, pa.int64())}
-
-
 def build_receipt_tables(money_: SaleMoney, promo_code_idx: np.ndarray, tender_codes: np.ndarray
                          ) -> tuple[pa.Table, pa.Table]:
     """The SALE ``receipts`` and ``receipt_lines`` batches (fact-tables.md §5, §6), from
@@ -466,11 +291,11 @@ def build_receipt_tables(money_: SaleMoney, promo_code_idx: np.ndarray, tender_c
         "CustomerID": pa.array(sl.customer_id, pa.int64()),
         "LineCount": pa.array(money_.line_count.astype(np.int32), pa.int32()),
         "ItemCount": pa.array(money_.item_count.astype(np.int32), pa.int32()),
-        **_money_columns(("GrossSubtotal", "GrossSubtotalCents"), money_.gross_total),
-        **_money_columns(("DiscountAmount", "DiscountCents"), money_.discount_total),
-        **_money_columns(("Subtotal", "SubtotalCents"), money_.subtotal),
-        **_money_columns(("Tax", "TaxCents"), money_.tax_total),
-        **_money_columns(("Total", "TotalCents"), money_.total),
+        **money.money_columns("GrossSubtotal", "GrossSubtotalCents", money_.gross_total),
+        **money.money_columns("DiscountAmount", "DiscountCents", money_.discount_total),
+        **money.money_columns("Subtotal", "SubtotalCents", money_.subtotal),
+        **money.money_columns("Tax", "TaxCents", money_.tax_total),
+        **money.money_columns("Total", "TotalCents", money_.total),
         "TenderType": dict_strings(np.asarray(tender_codes), domain.PAYMENT_METHODS),
     })
     code = np.asarray(promo_code_idx)
@@ -480,10 +305,10 @@ def build_receipt_tables(money_: SaleMoney, promo_code_idx: np.ndarray, tender_c
         "EventTS": ts_array(sl.ts_us[sl.receipt_index]),
         "ProductID": pa.array(sl.product_idx + 1, pa.int64()),
         "Qty": pa.array(sl.quantity.astype(np.int32), pa.int32()),
-        **_money_columns(("UnitPrice", "UnitCents"), sl.unit_cents),
-        **_money_columns(("DiscountAmount", "DiscountCents"), money_.discount_cents),
-        **_money_columns(("ExtPrice", "ExtCents"), money_.ext_cents),
-        **_money_columns(("Tax", "TaxCents"), money_.tax_cents),
+        **money.money_columns("UnitPrice", "UnitCents", sl.unit_cents),
+        **money.money_columns("DiscountAmount", "DiscountCents", money_.discount_cents),
+        **money.money_columns("ExtPrice", "ExtCents", money_.ext_cents),
+        **money.money_columns("Tax", "TaxCents", money_.tax_cents),
         "PromoCode": dict_strings(code, domain.PROMO_CODES, mask=code < 0),
     })
     return receipts, receipt_lines
@@ -601,7 +426,15 @@ class ReceiptsMixin:
         return build_receipt_tables(money_, promo_code_idx, tender_codes)
 
 
+# The basket model's public names stay importable from this module, where they began.
 __all__ = [
+    "BEHAVIOUR_MID",
+    "BEHAVIOUR_MIX",
+    "BEHAVIOUR_P",
+    "BEHAVIOUR_QTY",
+    "EXPRESS",
+    "EXPRESS_MAX_LINES",
+    "TICKET_FLOOR",
     "BasketDayTables",
     "ReceiptsMixin",
     "SaleLines",

@@ -215,11 +215,6 @@ def draw_return_details(rng: np.random.Generator, n_returns: int, n_lines: int,
     return offset.astype(np.int64), disposition, refund_ms.astype(np.int64)
 
 
-def _money_columns(columns: dict, name: str, cents_name: str, cents: np.ndarray) -> None:
-    columns[name] = money.cents_to_decimal(cents)
-    columns[cents_name] = pa.array(cents, pa.int64())
-
-
 def _i64(table: pa.Table, column: str) -> np.ndarray:
     return table.column(column).to_numpy().astype(np.int64)
 
@@ -315,11 +310,11 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
         "EventTS": ts_array(ts[lr]),
         "ProductID": pa.array(product_id, pa.int64()),
         "Qty": pa.array(qty, pa.int32()),
+        **money.money_columns("UnitPrice", "UnitCents", unit),
+        **money.money_columns("DiscountAmount", "DiscountCents", discount),
+        **money.money_columns("ExtPrice", "ExtCents", ext),
+        **money.money_columns("Tax", "TaxCents", tax),
     }
-    _money_columns(line_cols, "UnitPrice", "UnitCents", unit)
-    _money_columns(line_cols, "DiscountAmount", "DiscountCents", discount)
-    _money_columns(line_cols, "ExtPrice", "ExtCents", ext)
-    _money_columns(line_cols, "Tax", "TaxCents", tax)
     line_cols["PromoCode"] = src.column("promo_code").combine_chunks().cast(pa.string())
 
     # Header sums: each return's lines are contiguous in output order.
@@ -341,12 +336,12 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
         "CustomerID": pa.array(customer_id, pa.int64()),
         "LineCount": pa.array(np.diff(np.append(starts, n_lines)), pa.int32()),
         "ItemCount": pa.array(per_return(qty), pa.int32()),
+        **money.money_columns("GrossSubtotal", "GrossSubtotalCents", per_return(unit * qty)),
+        **money.money_columns("DiscountAmount", "DiscountCents", per_return(discount)),
+        **money.money_columns("Subtotal", "SubtotalCents", subtotal),
+        **money.money_columns("Tax", "TaxCents", tax_sum),
+        **money.money_columns("Total", "TotalCents", total),
     }
-    _money_columns(head_cols, "GrossSubtotal", "GrossSubtotalCents", per_return(unit * qty))
-    _money_columns(head_cols, "DiscountAmount", "DiscountCents", per_return(discount))
-    _money_columns(head_cols, "Subtotal", "SubtotalCents", subtotal)
-    _money_columns(head_cols, "Tax", "TaxCents", tax_sum)
-    _money_columns(head_cols, "Total", "TotalCents", total)
     head_cols["TenderType"] = dict_strings(g.method[order], domain.PAYMENT_METHODS)
 
     payments = build_refunds(head_cols["ReceiptId"], ts[order], total, g.method[order],

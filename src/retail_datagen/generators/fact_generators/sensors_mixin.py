@@ -30,6 +30,7 @@ from .utils_mixin import (
     day_sequenced_ids,
     day_tag,
     dict_strings,
+    generator_schema,
     join_strings,
     nullable_int,
     ts_array,
@@ -62,16 +63,7 @@ FOOT_HOUR_FACTOR_X10[[8, 9, 20, 21]] = 7
 FOOT_EMPTY_HOUR_SKIP_P = 0.70
 _N_FOOT_ZONES = len(domain.FOOT_TRAFFIC_ZONES)
 
-FOOT_TRAFFIC_SCHEMA = pa.schema(
-    [
-        ("StoreID", pa.int64()),
-        ("SensorId", pa.string()),
-        ("Zone", pa.string()),
-        ("EventTS", pa.timestamp("us")),
-        ("Count", pa.int32()),
-        ("DwellSeconds", pa.int32()),
-    ]
-)
+FOOT_TRAFFIC_SCHEMA = generator_schema("foot_traffic")
 
 
 @dataclass(frozen=True)
@@ -185,19 +177,7 @@ _BLE_ENTRANCE = domain.BLE_ZONES.index("ENTRANCE")
 _BLE_CHECKOUT = domain.BLE_ZONES.index("CHECKOUT")
 _N_BLE_ZONES = len(domain.BLE_ZONES)
 
-BLE_PINGS_SCHEMA = pa.schema(
-    [
-        ("PingId", pa.int64()),
-        ("EventTS", pa.timestamp("us")),
-        ("StoreID", pa.int64()),
-        ("BeaconId", pa.string()),
-        ("Zone", pa.string()),
-        ("CustomerBLEId", pa.string()),
-        ("CustomerID", pa.int64()),
-        ("VisitSeq", pa.int32()),
-        ("RSSI", pa.int16()),
-    ]
-)
+BLE_PINGS_SCHEMA = generator_schema("ble_pings")
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,18 @@ import numpy as np
 import pyarrow as pa
 
 from .day_types import DayContext
-from .utils_mixin import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, dict_strings, ts_array
+from .utils_mixin import (
+    US_PER_DAY,
+    US_PER_HOUR,
+    US_PER_SECOND,
+    dict_strings,
+    generator_schema,
+    ts_array,
+)
 
 STORE_OPERATION_TYPES: tuple[str, ...] = ("OPENED", "CLOSED")
 
-STORE_OPS_SCHEMA = pa.schema(
-    [
-        ("EventTS", pa.timestamp("us")),
-        ("StoreID", pa.int64()),
-        ("OperationType", pa.string()),
-    ]
-)
+STORE_OPS_SCHEMA = generator_schema("store_ops")
 
 
 def store_ops_table(

@@ -16,28 +16,18 @@ import pyarrow.compute as pc
 from retail_datagen import domain
 
 from .utils_mixin import (
+    EPOCH_ORDINAL,
     US_PER_DAY,
     day_sequenced_ids,
     dict_strings,
+    generator_schema,
     group_starts,
     rank_within_groups,
     ts_array,
 )
 
-ZONE_CHANGES_SCHEMA = pa.schema(
-    [
-        ("ZoneChangeId", pa.int64()),
-        ("EventTS", pa.timestamp("us")),
-        ("StoreID", pa.int64()),
-        ("CustomerBLEId", pa.string()),
-        ("CustomerID", pa.int64()),
-        ("VisitSeq", pa.int32()),
-        ("FromZone", pa.string()),
-        ("ToZone", pa.string()),
-    ]
-)
+ZONE_CHANGES_SCHEMA = generator_schema("customer_zone_changes")
 _BLE_ZONE_VALUES = pa.array(list(domain.BLE_ZONES), pa.string())
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SEQ_SPAN = 1_000_000  # visit seqs have 6 digits
 
 
@@ -93,7 +83,7 @@ def customer_zone_changes_table(pings: pa.Table) -> pa.Table:
     for day_ordinal in np.unique(b_day):
         # One pass per date in the batch (a day's batch has exactly one).
         sel = np.flatnonzero(b_day == day_ordinal)
-        the_day = date.fromordinal(int(day_ordinal) + _EPOCH_ORDINAL)
+        the_day = date.fromordinal(int(day_ordinal) + EPOCH_ORDINAL)
         ids[sel] = day_sequenced_ids(the_day, sel.size)
 
     take = pa.array(rows, pa.int64())
