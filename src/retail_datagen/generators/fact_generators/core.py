@@ -161,6 +161,9 @@ class FactDataGenerator(
             # Checkpoint every few days rather than at every daily commit: the same data is
             # compressed once in larger row groups, and the WAL bounds the memory it holds.
             self._target.execute("SET checkpoint_threshold = '256MB'")
+            # DuckDB's cache of written blocks would otherwise grow with the database; the
+            # engine never reads facts back, so a fixed budget keeps memory flat over a year.
+            self._target.execute("SET memory_limit = '512MB'")
         self._master = None
         self._pools = None
         self._keyword_groups = None
