@@ -164,6 +164,9 @@ class FactDataGenerator(
             # DuckDB's cache of written blocks would otherwise grow with the database; the
             # engine never reads facts back, so a fixed budget keeps memory flat over a year.
             self._target.execute("SET memory_limit = '512MB'")
+            # Facts are read back by key (every reader orders explicitly), never by
+            # position, so DuckDB may append without keeping the batch order.
+            self._target.execute("SET preserve_insertion_order = false")
         self._master = None
         self._pools = None
         self._keyword_groups = None
