@@ -20,7 +20,7 @@ import pyarrow as pa
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 
-from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.db import duckdb_engine
 from retail_datagen.errors import DatabaseError
 
 #: A database as the public API accepts it (api.md §4.2).
@@ -123,11 +123,6 @@ def target_kind(session: Any) -> TargetKind | None:
     return None
 
 
-def is_sqlalchemy(session: Any) -> bool:
-    """Whether ``session`` names a SQLAlchemy database rather than DuckDB."""
-    return target_kind(session) in ("sqlalchemy", "url")
-
-
 def open_target(session: Any, default_path: str | os.PathLike[str]) -> Target:
     """The target for a ``session`` argument (None means the DuckDB file ``default_path``)."""
     kind = target_kind(session)
@@ -179,7 +174,3 @@ def open_bind(target: Session, *, read_only: bool = False) -> Iterator[Bind]:
         yield con
     finally:
         con.close()
-
-
-def quote(name: str) -> str:
-    return schema.quote_ident(name)

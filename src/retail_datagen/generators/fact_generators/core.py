@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +30,6 @@ from retail_datagen.errors import (
     DateRangeError,
     GenerationError,
     StateMismatchError,
-    UnknownTableError,
 )
 from retail_datagen.generators.fact_generators.data_loading_mixin import DataLoadingMixin
 from retail_datagen.generators.fact_generators.day_types import (
@@ -90,6 +87,8 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     UtilsMixin,
     day_start_us,
+    release_free_memory,
+    resolve_fact_tables,
 )
 from retail_datagen.generators.fact_generators.zone_changes_mixin import ZoneChangesMixin
 
@@ -581,43 +580,6 @@ class FactDataGenerator(
 
 
 SUPPLIER_TRUCK = domain.TRUCK_TYPES.index("SUPPLIER")
-
-
-def release_free_memory() -> None:
-    """Give memory freed by the day's batches back to the operating system.
-
-    A day allocates and frees a few hundred MB of arrays on two threads; without this glibc
-    keeps the freed pages, and the resident size creeps up day after day.
-    """
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _load_libc() -> Any:
-    if sys.platform != "linux":
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-_LIBC = _load_libc()
-
-
-def resolve_fact_tables(tables: Iterable[str] | None) -> set[str]:
-    """Logical fact table names of ``tables`` (logical or DB names); all when empty."""
-    if not tables:
-        return set(schema.FACT_TABLES)
-    chosen = set()
-    for name in tables:
-        try:
-            chosen.add(schema.logical_fact_name(name))
-        except UnknownTableError as exc:
-            raise UnknownTableError(f"unknown fact table {name!r}; valid names are: "
-                                    + ", ".join(schema.FACT_TABLES)) from exc
-    return chosen
 
 
 __all__ = ["FactDataGenerator", "config_metadata_rows"]
