@@ -65,3 +65,16 @@ def copy_of(tmp_path: Path):
         shutil.copy(path, target)
         return target
     return _copy
+
+
+#: Thursday before Black Friday to the Sunday after: Black Friday and another Friday, and a
+#: Saturday and a Monday without a holiday effect, so every report metric is measurable.
+REPORT_DAYS = (date(2024, 11, 21), date(2024, 12, 1))
+
+
+@pytest.fixture(scope="session")
+def generated_report_range(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB file with the test config's facts for ``REPORT_DAYS`` (read it, never write)."""
+    folder = tmp_path_factory.mktemp("report")
+    generate(config_in(folder), *REPORT_DAYS)
+    return folder / "retail.duckdb"

@@ -566,6 +566,49 @@ def status(ctx: typer.Context) -> None:
         state.out.print(render_table("gen_metadata", ["key", "value"], shown))
 
 
+# --- report ----------------------------------------------------------------------------------
+
+DEFAULT_REPORT = Path("report.html")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE.html",
+        help="Where to write the page (default report.html; with --json, only if given).")
+    ] = None,
+    as_json: Annotated[bool, _flag("--json", "Print the metrics as JSON.")] = False,
+    no_progress: Annotated[bool, _flag("--no-progress", "No progress output.")] = False,
+) -> None:
+    """Measure realism metrics against published bands and write an HTML page of charts."""
+    from retail_datagen.db.target import target_kind
+    from retail_datagen.report import report_from_duckdb
+    from retail_datagen.report.progress import ReportProgress
+
+    state = _state(ctx)
+    target = state.target()
+    if target_kind(target) == "url":
+        raise errors.ConfigError("report reads a DuckDB file: use --db or paths.duckdb "
+                                 "instead of --database-url")
+    show_progress = not no_progress and not state.quiet
+    with ReportProgress(state.err, live=sys.stderr.isatty()) as progress:
+        result = report_from_duckdb(target, progress=progress if show_progress else None)
+    page = out if out is not None or as_json else DEFAULT_REPORT
+    if page is not None:
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(result.to_html(), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        rows = [[m.spec.name, d["display"], d["band_display"], d["status"]]
+                for m in result.metrics for d in [m.to_dict()]]
+        title = f"Realism {result.first}..{result.last}"
+        state.show(render_table(title, ["metric", "value", "band", "status"], rows))
+    if page is not None:
+        state.notice(f"wrote {page}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``retail-datagen`` console script; exits with the api.md §10 code.
 
