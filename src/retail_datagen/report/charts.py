@@ -17,7 +17,7 @@ _HEIGHT = 380
 
 def _layout(fig: go.Figure, **extra: Any) -> go.Figure:
     layout: dict[str, Any] = {"template": "plotly_white", "height": _HEIGHT,
-                              "margin": {"l": 60, "r": 30, "t": 40, "b": 50},
+                              "margin": {"l": 60, "r": 30, "t": 50, "b": 50},
                               "legend": {"orientation": "h", "y": -0.18},
                               "hovermode": "x unified"}
     fig.update_layout(**{**layout, **extra})
@@ -37,10 +37,12 @@ def _daily(section: Section) -> go.Figure:
                     line_color=_STORE, secondary_y=True)
     fig.add_scatter(x=days, y=_dollars([r[5] for r in rows]), name="online sales ($)",
                     line_color=_ONLINE, secondary_y=True)
-    for name, day in section.data["holidays"]:
+    for i, (name, day) in enumerate(section.data["holidays"]):
         fig.add_vline(x=day.isoformat(), line_dash="dot", line_color=_ACCENT)
-        fig.add_annotation(x=day.isoformat(), y=1.0, yref="paper", text=name, showarrow=False,
-                           yanchor="bottom", font={"color": _ACCENT, "size": 11})
+        # Alternate heights, so that neighbouring holidays (Thanksgiving, Black Friday) do not
+        # print over each other.
+        fig.add_annotation(x=day.isoformat(), y=1.0 + 0.07 * (i % 2), yref="paper", text=name,
+                           showarrow=False, yanchor="bottom", font={"color": _ACCENT, "size": 11})
     fig.update_yaxes(title_text="receipts", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title_text="sales ($)", rangemode="tozero", secondary_y=True,
                      showgrid=False)

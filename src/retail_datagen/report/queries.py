@@ -203,32 +203,33 @@ def stock_by_day(con: duckdb.DuckDBPyConnection, first: date, last: date,
                  with_stockouts: bool) -> Rows:
     """``(day, empty store-products at day end, store × launched products, store stockouts)``.
 
-    A store-product's balance at day end is its last transaction's balance that day, or its
-    earlier balance when it had none. Only days where a balance crosses zero change the count,
-    so the count is a running sum of those crossings; the state before a store-product's first
-    transaction is read from that transaction (balance − quantity).
+    Only the ledger rows where a balance crosses zero change the count: a row leaving the
+    balance at 0 adds one, a row lifting it from 0 removes one. So the count at a day's end is
+    a running sum of those rows (few, so no window over the whole ledger), plus the
+    store-products that start empty: those whose first crossing is a lift from 0.
     """
     stockouts = ("SELECT CAST(event_ts AS DATE) AS day, count(*) AS n FROM fact_stockouts "
                  "WHERE store_id IS NOT NULL GROUP BY 1") if with_stockouts else (
         "SELECT CAST(NULL AS DATE) AS day, 0 AS n WHERE false")
     sql = f"""
         WITH days AS ({_DAYS}),
-        day_end AS (
-            SELECT store_id, product_id, CAST(event_ts AS DATE) AS day,
-                   arg_max(balance, txn_id) AS closing, arg_min(balance - quantity, txn_id) AS opening
-            FROM fact_store_inventory_txn GROUP BY ALL),
         crossings AS (
-            SELECT day, CAST(closing = 0 AS INTEGER) - coalesce(
-                       lag(CAST(closing = 0 AS INTEGER)) OVER w,
-                       CAST(first_value(opening) OVER w = 0 AS INTEGER)) AS change
-            FROM day_end WINDOW w AS (PARTITION BY store_id, product_id ORDER BY day)),
+            SELECT store_id, product_id, txn_id, CAST(event_ts AS DATE) AS day,
+                   CASE WHEN balance = 0 THEN 1 ELSE -1 END AS change
+            FROM fact_store_inventory_txn
+            WHERE (balance = 0) <> (balance - quantity = 0)),
+        initially_empty AS (
+            SELECT count(*) FILTER (WHERE first_change = -1) AS n FROM (
+                SELECT arg_min(change, txn_id) AS first_change FROM crossings
+                GROUP BY store_id, product_id)),
         changes AS (SELECT day, sum(change) AS change FROM crossings GROUP BY 1),
         launched AS (
             SELECT days.day, count(p.product_id) * (SELECT count(*) FROM dim_stores) AS pairs
             FROM days LEFT JOIN dim_products p ON p.launch_date <= days.day GROUP BY 1),
         stockouts AS ({stockouts})
         SELECT days.day,
-               sum(coalesce(changes.change, 0)) OVER (ORDER BY days.day),
+               (SELECT n FROM initially_empty)
+               + sum(coalesce(changes.change, 0)) OVER (ORDER BY days.day),
                launched.pairs, coalesce(stockouts.n, 0)
         FROM days JOIN launched USING (day) LEFT JOIN changes USING (day)
         LEFT JOIN stockouts USING (day)
