@@ -288,4 +288,4 @@ def test_cli_report_needs_a_duckdb_file(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["--db", str(tmp_path / "none.duckdb"), "report"])
     assert missing.exit_code == 3 and "does not exist" in missing.stderr
     url = runner.invoke(app, ["--database-url", "postgresql://u@h/db", "report"])
-    assert url.exit_code == 2 and "DuckDB file" in url.stderr
+    assert url.exit_code == 2 and "reads a DuckDB file" in url.stderr

@@ -568,9 +568,6 @@ def status(ctx: typer.Context) -> None:
 
 # --- report ----------------------------------------------------------------------------------
 
-DEFAULT_REPORT = Path("report.html")
-
-
 @app.command()
 def report(
     ctx: typer.Context,
@@ -587,26 +584,21 @@ def report(
     from retail_datagen.report.progress import ReportProgress
 
     state = _state(ctx)
-    target = state.target()
-    if target_kind(target) == "url":
-        raise errors.ConfigError("report reads a DuckDB file: use --db or paths.duckdb "
-                                 "instead of --database-url")
-    show_progress = not no_progress and not state.quiet
+    if target_kind(state.target()) == "url":
+        raise errors.ConfigError("report reads a DuckDB file: use --db or paths.duckdb")
     with ReportProgress(state.err, live=sys.stderr.isatty()) as progress:
-        result = report_from_duckdb(target, progress=progress if show_progress else None)
-    page = out if out is not None or as_json else DEFAULT_REPORT
+        result = report_from_duckdb(state.target(), progress=None if no_progress or state.quiet
+                                    else progress)
+    page = out if out is not None or as_json else Path("report.html")
     if page is not None:
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(result.to_html(), encoding="utf-8")
+        state.notice(f"wrote {page}")
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        rows = [[m.spec.name, d["display"], d["band_display"], d["status"]]
-                for m in result.metrics for d in [m.to_dict()]]
-        title = f"Realism {result.first}..{result.last}"
-        state.show(render_table(title, ["metric", "value", "band", "status"], rows))
-    if page is not None:
-        state.notice(f"wrote {page}")
+        state.show(render_table(f"Realism {result.first}..{result.last}",
+                                ["metric", "value", "band", "status"], result.summary_rows()))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -44,6 +44,11 @@ class Report:
                 "last_day": self.last.isoformat(),
                 "metrics": [m.to_dict() for m in self.metrics]}
 
+    def summary_rows(self) -> list[list[str]]:
+        """One ``[name, value, band, status]`` row of text per metric."""
+        return [[m.spec.name, d["display"], d["band_display"], d["status"]]
+                for m in self.metrics for d in [m.to_dict()]]
+
     def to_html(self) -> str:
         """The self-contained page (plotly.js inlined)."""
         from retail_datagen.report.html import render_page

@@ -130,30 +130,33 @@ _COHORT_SALES = ("SELECT receipt_id_ext, total_cents FROM fact_receipts "
                  "WHERE receipt_type = 'SALE' AND event_ts < CAST(? AS DATE) + 1")
 
 
-def instore_returns(con: duckdb.DuckDBPyConnection, cohort_last: date) -> tuple[int, int]:
-    """``(sales cents, returned cents)`` of the SALE receipts up to ``cohort_last`` (totals)."""
+def _cohort_totals(con: duckdb.DuckDBPyConnection, parents: str, returns: str,
+                   cohort_last: date) -> tuple[int, int]:
+    """``(Σ total_cents of parents, −Σ cents of returns)``; ``returns`` joins ``parents``."""
     sql = f"""
-        WITH sales AS ({_COHORT_SALES})
-        SELECT (SELECT coalesce(sum(total_cents), 0) FROM sales),
-               (SELECT coalesce(-sum(r.total_cents), 0) FROM fact_receipts r
-                JOIN sales s ON r.return_for_receipt_id_ext = s.receipt_id_ext
-                WHERE r.receipt_type = 'RETURN')"""
+        WITH parents AS ({parents})
+        SELECT (SELECT coalesce(sum(total_cents), 0) FROM parents),
+               (SELECT coalesce(-sum(cents), 0) FROM ({returns}))"""
     sold, returned = con.execute(sql, [cohort_last]).fetchone()
     return int(sold), int(returned)
 
 
+def instore_returns(con: duckdb.DuckDBPyConnection, cohort_last: date) -> tuple[int, int]:
+    """``(sales cents, returned cents)`` of the SALE receipts up to ``cohort_last`` (totals)."""
+    return _cohort_totals(con, _COHORT_SALES, """
+        SELECT r.total_cents AS cents FROM fact_receipts r
+        JOIN parents s ON r.return_for_receipt_id_ext = s.receipt_id_ext
+        WHERE r.receipt_type = 'RETURN'""", cohort_last)
+
+
 def online_returns(con: duckdb.DuckDBPyConnection, cohort_last: date) -> tuple[int, int]:
     """``(order cents, refunded cents)`` of the non-cancelled orders up to ``cohort_last``."""
-    sql = """
-        WITH orders AS (
-            SELECT order_id_ext, total_cents FROM fact_online_order_headers
-            WHERE order_status <> 'CANCELLED' AND event_ts < CAST(? AS DATE) + 1)
-        SELECT (SELECT coalesce(sum(total_cents), 0) FROM orders),
-               (SELECT coalesce(-sum(p.amount_cents), 0) FROM fact_payments p
-                JOIN orders o ON p.order_id_ext = o.order_id_ext
-                WHERE p.status = 'REFUNDED')"""
-    sold, refunded = con.execute(sql, [cohort_last]).fetchone()
-    return int(sold), int(refunded)
+    orders = ("SELECT order_id_ext, total_cents FROM fact_online_order_headers "
+              "WHERE order_status <> 'CANCELLED' AND event_ts < CAST(? AS DATE) + 1")
+    return _cohort_totals(con, orders, """
+        SELECT p.amount_cents AS cents FROM fact_payments p
+        JOIN parents o ON p.order_id_ext = o.order_id_ext
+        WHERE p.status = 'REFUNDED'""", cohort_last)
 
 
 def returns_by_category(con: duckdb.DuckDBPyConnection, cohort_last: date) -> Rows:
