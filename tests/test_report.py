@@ -289,3 +289,25 @@ def test_cli_report_needs_a_duckdb_file(tmp_path: Path) -> None:
     assert missing.exit_code == 3 and "does not exist" in missing.stderr
     url = runner.invoke(app, ["--database-url", "postgresql://u@h/db", "report"])
     assert url.exit_code == 2 and "reads a DuckDB file" in url.stderr
+
+
+def test_return_cohort_counts_only_the_returns_of_its_sales(con) -> None:
+    from retail_datagen.report import queries
+
+    assert queries.cohort_last_day(date(2024, 11, 1), date(2024, 11, 30)) == date(2024, 11, 15)
+    assert queries.cohort_last_day(date(2024, 11, 21), date(2024, 12, 1)) == date(2024, 12, 1)
+    cut = date(2024, 11, 24)
+    sold, returned = con.execute("""
+        SELECT sum(s.total_cents),
+               sum((SELECT -sum(r.total_cents) FROM fact_receipts r
+                    WHERE r.return_for_receipt_id_ext = s.receipt_id_ext))
+        FROM fact_receipts s WHERE s.receipt_type = 'SALE' AND s.event_ts::DATE <= ?""",
+                                 [cut]).fetchone()
+    assert returned > 0
+    assert queries.instore_returns(con, cut) == (sold, returned)
+    by_category = queries.returns_by_category(con, cut)
+    assert sum(r[3] for r in by_category) == one(con, """
+        SELECT -sum(l.ext_cents) FROM fact_receipt_lines l
+        JOIN fact_receipts r ON r.receipt_id_ext = l.receipt_id_ext
+        JOIN fact_receipts s ON s.receipt_id_ext = r.return_for_receipt_id_ext
+        WHERE s.event_ts::DATE <= ?""", [cut])
