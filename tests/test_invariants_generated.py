@@ -62,3 +62,18 @@ def test_corrupting_plain_days_fails_exactly_the_declared_checks(
     report, expected = _corrupt_and_check(plain_days, tmp_path, check_id)
     failing = {c.id for c in report.checks if not c.passed}
     assert failing == set(expected)
+
+
+def test_a_capped_connection_gets_the_full_memory_budget_back_after_the_catalogue(
+        generated_week: Path) -> None:
+    # The generator caps its own connection's memory for writing and validates on it: the
+    # catalogue must not run inside that cap, and must leave the caller's setting as it was.
+    con = duckdb.connect(str(generated_week), read_only=True)
+    try:
+        con.execute("SET memory_limit = '4MiB'")
+        capped = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        report = run_invariants(con)
+        assert report.to_dict()["error_count"] == 0, report.to_dict()["errors"]
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == capped
+    finally:
+        con.close()

@@ -231,10 +231,28 @@ class _SqlAlchemy:
 
 
 @contextmanager
+def _full_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Lift a caller's DuckDB memory limit while the catalogue runs, then restore it.
+
+    The generator caps its connection's memory for writing; the catalogue's joins and
+    aggregates over weeks of facts need DuckDB's default budget.
+    """
+    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    # DuckDB's own default (80% of RAM), set explicitly: RESET leaves the buffer pool's cap.
+    default_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 8 // 10 >> 20
+    con.execute(f"SET memory_limit = '{default_mb}MB'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{limit}'")
+
+
+@contextmanager
 def _open(target: Any) -> Iterator[_Database]:
     kind = target_kind(target)
     if kind == "duckdb":
-        yield _DuckDb(target)
+        with _full_memory(target):
+            yield _DuckDb(target)
     elif isinstance(target, Connection):
         yield _SqlAlchemy(target, own=False)
     elif kind in ("sqlalchemy", "url"):
