@@ -392,6 +392,11 @@ class RetailConfig(_Section):
             raise ConfigError(
                 f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             ) from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{file}: JSON nested too deeply to be a config") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                              ) from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{file}: the top level must be a JSON object")
         return cls(**data)
