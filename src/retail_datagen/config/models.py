@@ -53,7 +53,11 @@ class ConfigValidationError(ConfigError, ValidationError):
     @classmethod
     def from_validation_error(cls, exc: ValidationError, message: str) -> ConfigValidationError:
         """The error for ``exc`` (chained as the cause) with ``message`` as its text."""
-        error = cls.from_exception_data(exc.title, exc.errors(include_url=False))
+        try:
+            error = cls.from_exception_data(exc.title, exc.errors(include_url=False))
+        except (TypeError, KeyError, ValueError):
+            # A line error pydantic cannot rebuild must not hide the message; the cause keeps it.
+            error = cls.from_exception_data(exc.title, [])
         error._message = message
         error.__cause__ = exc
         return error
