@@ -407,7 +407,8 @@ def validate(
         "--only", metavar="INV-01,INV-07", help="Run only these checks.")] = None,
     as_json: Annotated[bool, _flag("--json", "Print the report as JSON.")] = False,
 ) -> None:
-    """Run the invariant checks and show every check (exit 1 if an error check fails)."""
+    """Run the invariant checks and show every check (exit 1 if an error check fails, or if
+    there are no fact rows to check)."""
     from retail_datagen.validation.invariants import run_invariants
 
     state = _state(ctx)
