@@ -121,7 +121,8 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
      {"realtime.circuit_breaker_failure_threshold": 0}, r"realtime\.circuit_breaker_failure"),
     ("circuit_breaker_recovery_timeout > 0",
      {"realtime.circuit_breaker_recovery_timeout": 0}, r"realtime\.circuit_breaker_recovery"),
-    *[(f"paths.{key} not blank", {f"paths.{key}": blank}, rf"paths\.{key}: must not be blank")
+    *[(f"paths.{key} not blank {blank!r}", {f"paths.{key}": blank},
+       rf"paths\.{key}: must not be blank")
       for key in ("dict", "master", "facts", "duckdb") for blank in ("", "  \t")],
     ("paths.dict required", {"paths.dict": DELETE}, r"paths\.dict: required"),
     ("stream.hub not blank", {"stream.hub": " "}, r"stream\.hub: must not be blank"),
