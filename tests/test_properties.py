@@ -14,6 +14,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fact_fixtures import make_pools
 from retail_datagen import domain
 from retail_datagen.db.schema import arrow_schema
 from retail_datagen.generators.fact_generators.day_types import InventoryEvents
@@ -33,9 +34,16 @@ from retail_datagen.generators.fact_generators.promotions_mixin import promotion
 from retail_datagen.generators.fact_generators.receipts_mixin import (
     SaleLines,
     compute_sale_money,
+    draw_store_visits,
+    sale_receipt_ids,
 )
 from retail_datagen.generators.fact_generators.returns_mixin import PENDING_TABLE, make_returns
-from retail_datagen.generators.fact_generators.utils_mixin import day_sequenced_ids
+from retail_datagen.generators.fact_generators.utils_mixin import (
+    US_PER_HOUR,
+    day_sequenced_ids,
+    day_start_us,
+)
+from retail_datagen.rng import stream
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True)
 SOURCES = ("A", "B", "RCP1", "SHP2", "CYCLE_COUNT")
@@ -440,3 +448,32 @@ def test_pack_into_legs_fills_each_leg_before_the_next(qty: list[int], capacity:
                                                           else [])
     assert np.bincount(line, weights=piece).astype(int).tolist() == qty
     assert (np.diff(line) >= 0).all() and (np.diff(leg) >= 0).all()
+
+
+# --- external ids: visit seq and receipt ids ----------------------------------------------------
+
+
+@PROPS
+@given(st.integers(0, 2**32 - 1), st.lists(st.floats(0, 12), min_size=24, max_size=24),
+       st.integers(0, 23), st.integers(1, 24), st.integers(1, 99_999))
+def test_visit_seq_follows_visit_time_and_names_the_receipt(seed: int, lam: list[float],
+                                                           open_hour: int, hours: int,
+                                                           store_id: int) -> None:
+    day = date(2024, 11, 29)
+    open_mask = np.zeros(24, dtype=bool)
+    open_mask[open_hour:min(24, open_hour + hours)] = True
+    gens = [stream(seed, name, day, store_id) for name in
+            ("visits.count", "visits.time", "visits.customer", "basket.behaviour")]
+    visits = draw_store_visits(*gens, store_index=0, lam=np.array(lam), open_mask=open_mask,
+                               day_start_us=day_start_us(day), pools=make_pools(1),
+                               customer_segment=np.zeros(400, dtype=np.int8),
+                               total_customers=400)
+    n = len(visits)
+    assert visits.visit_seq.tolist() == list(range(1, n + 1))
+    assert (np.diff(visits.ts_us) >= 0).all()  # seq order is visit-time order
+    hour = (visits.ts_us - day_start_us(day)) // US_PER_HOUR
+    assert hour.tolist() == visits.hour.tolist() and open_mask[hour].all()
+    assert np.bincount(hour, minlength=24).tolist() == visits.visits_per_hour[0].tolist()
+    ids = sale_receipt_ids(day, np.full(n, store_id), visits.visit_seq).to_pylist()
+    assert ids == [f"RCP20241129{store_id:05d}{seq:06d}" for seq in range(1, n + 1)]
+    assert ids == sorted(ids)
