@@ -407,12 +407,20 @@ def validate(
         "--only", metavar="INV-01,INV-07", help="Run only these checks.")] = None,
     as_json: Annotated[bool, _flag("--json", "Print the report as JSON.")] = False,
 ) -> None:
-    """Run the invariant checks and show every check (exit 1 if an error check fails)."""
+    """Run the invariant checks and show every check (exit 1 if an error check fails, or if
+    there are no fact rows to check)."""
     from retail_datagen.validation.invariants import run_invariants
 
     state = _state(ctx)
     report = run_invariants(state.target(), _day(start), _day(end), only=_split(only) or None)
     result = report.to_dict()
+    if not report.has_fact_rows:
+        # Checks over no rows pass vacuously: say so instead of reporting "passed".
+        scope = (f" from {_day(start) or 'the first day'} to {_day(end) or 'the last day'}"
+                 if start or end else "")
+        message = f"no fact rows{scope} in {mask_secrets(state.target())}: nothing to validate"
+        result.update(passed=False, error_count=result["error_count"] + 1,
+                      errors=[message, *result["errors"]])
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
@@ -421,7 +429,9 @@ def validate(
         headers = ["id", "title", "severity", "violations", "status"]
         state.out.print(render_table("Invariants", headers, rows))
         state.out.print(validation_verdict(result)[1], markup=False, highlight=False)
-    if not report.passed:
+    if not report.has_fact_rows:
+        typer.echo(f"error: {result['errors'][0]}", err=True)
+    if not result["passed"]:
         raise typer.Exit(EXIT_FAILED)
 
 

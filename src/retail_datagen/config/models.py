@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,64 @@ from retail_datagen.errors import ConfigError, ConfigFileNotFoundError
 
 
 def _drop_comment_keys(value: Any) -> Any:
-    """Config files of earlier releases carry ``"_comment"`` keys at any level; ignore them."""
+    """Config files of earlier releases carry ``"_comment"`` keys at any level; ignore them.
+
+    Only this level is cleaned: every nested section cleans its own keys, and not descending
+    into other values keeps an arbitrarily deep JSON value from exhausting the stack.
+    """
     if isinstance(value, dict):
-        return {k: _drop_comment_keys(v) for k, v in value.items() if not str(k).startswith("_")}
+        return {k: v for k, v in value.items() if not str(k).startswith("_")}
     return value
+
+
+class ConfigValidationError(ConfigError, ValidationError):
+    """A configuration that failed validation: both a ``ConfigError`` and a pydantic
+    ``ValidationError``.
+
+    Code written against ``except pydantic.ValidationError`` around ``RetailConfig(...)`` or a
+    section model keeps working, and ``except ConfigError`` catches the same error. pydantic's
+    ``ValidationError`` has no usable constructor, so instances are made with
+    :meth:`from_validation_error`, which copies the line errors (``errors()``, ``error_count()``
+    and ``title`` behave as pydantic's); ``str()`` is the message naming every field path.
+    """
+
+    _message: str = ""
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError, message: str) -> ConfigValidationError:
+        """The error for ``exc`` (chained as the cause) with ``message`` as its text."""
+        try:
+            error = cls.from_exception_data(exc.title, exc.errors(include_url=False))
+        except (TypeError, KeyError, ValueError):
+            # A line error pydantic cannot rebuild must not hide the message; the cause keeps it.
+            error = cls.from_exception_data(exc.title, [])
+        error._message = message
+        error.__cause__ = exc
+        return error
+
+    def __str__(self) -> str:
+        return self._message
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ConfigValidationError:
+            raise
+        except ValidationError as exc:
+            raise config_error_from(exc) from exc
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ConfigValidationError:
+            raise
+        except ValidationError as exc:
+            raise config_error_from(exc) from exc
 
     @model_validator(mode="before")
     @classmethod
@@ -130,6 +181,11 @@ class VolumeConfig(_Section):
         return k, k_ref
 
 
+CONNECTION_STRING_ENV = "AZURE_EVENTHUB_CONNECTION_STRING"
+_CONNECTION_PREFIXES = ("Endpoint=sb://", "mock://", "test://")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 class RealtimeConfig(_Section):
     """Outbox consumer settings (operational)."""
 
@@ -147,16 +203,24 @@ class RealtimeConfig(_Section):
     circuit_breaker_failure_threshold: int = Field(default=5, gt=0)
     circuit_breaker_recovery_timeout: int = Field(default=60, gt=0)
 
-    @field_validator("azure_connection_string")
-    @classmethod
-    def _connection_string(cls, value: str) -> str:
-        if value and not value.startswith(("Endpoint=sb://", "mock://", "test://")):
-            raise ValueError("must start with 'Endpoint=sb://', 'mock://' or 'test://'")
-        return value
+    @model_validator(mode="after")
+    def _connection_string(self) -> RealtimeConfig:
+        # An empty field is filled from the environment, as earlier releases did; a filled
+        # value obeys the same prefix rule as a written one.
+        origin = ""
+        if not self.azure_connection_string:
+            self.azure_connection_string = os.environ.get(CONNECTION_STRING_ENV, "")
+            origin = f" (from {CONNECTION_STRING_ENV})"
+        value = self.azure_connection_string
+        if value and not value.startswith(_CONNECTION_PREFIXES):
+            raise ValueError(
+                "azure_connection_string: must start with 'Endpoint=sb://', 'mock://' or "
+                f"'test://'{origin}")
+        return self
 
     def get_connection_string(self) -> str:
         """The connection string from ``AZURE_EVENTHUB_CONNECTION_STRING``, else the field."""
-        return os.environ.get("AZURE_EVENTHUB_CONNECTION_STRING") or self.azure_connection_string
+        return os.environ.get(CONNECTION_STRING_ENV) or self.azure_connection_string
 
 
 class PathsConfig(_Section):
@@ -196,9 +260,14 @@ class HistoricalConfig(_Section):
     @classmethod
     def _valid_date(cls, value: str) -> str:
         try:
-            date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"must be a date YYYY-MM-DD ({value!r})") from exc
+            # fromisoformat alone would also take "20240101" or "2024-W01-1".
+            start = date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else None
+        except ValueError:
+            start = None
+        if start is None:
+            raise ValueError(f"must be a date YYYY-MM-DD ({value!r})")
+        if start > date.today():
+            raise ValueError(f"must not be later than today ({value} > {date.today()})")
         return value
 
     @property
@@ -275,8 +344,8 @@ def _error_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part not in ("function-after", "function-before"))
 
 
-def config_error_from(exc: ValidationError) -> ConfigError:
-    """A ``ConfigError`` whose message names every failing field path and its rule."""
+def config_error_from(exc: ValidationError) -> ConfigValidationError:
+    """A ``ConfigValidationError`` whose message names every failing field path and its rule."""
     parts = []
     for err in exc.errors():
         path = _error_path(err["loc"])
@@ -292,15 +361,15 @@ def config_error_from(exc: ValidationError) -> ConfigError:
             parts.append(f"{path}: required field is missing")
         else:
             parts.append(f"{path}: {msg} (got {err.get('input')!r})")
-    error = ConfigError("invalid configuration: " + "; ".join(parts))
-    error.__cause__ = exc
-    return error
+    return ConfigValidationError.from_validation_error(
+        exc, "invalid configuration: " + "; ".join(parts))
 
 
 class RetailConfig(_Section):
     """The whole configuration. Construct it, or load it with :meth:`from_file`.
 
-    Invalid values raise :class:`~retail_datagen.errors.ConfigError` naming the field path.
+    Invalid values raise :class:`ConfigValidationError` (a ``ConfigError`` and a pydantic
+    ``ValidationError``) naming the field path; so do the section models.
     """
 
     seed: int = Field(ge=0, le=2**32 - 1)
@@ -312,19 +381,6 @@ class RetailConfig(_Section):
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     marketing_cost: MarketingCostConfig = Field(default_factory=MarketingCostConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise config_error_from(exc) from exc
-
-    @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> RetailConfig:  # type: ignore[override]
-        try:
-            return super().model_validate(obj, **kwargs)
-        except ValidationError as exc:
-            raise config_error_from(exc) from exc
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> RetailConfig:
@@ -340,6 +396,11 @@ class RetailConfig(_Section):
             raise ConfigError(
                 f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             ) from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{file}: JSON nested too deeply to be a config") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                              ) from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{file}: the top level must be a JSON object")
         return cls(**data)
@@ -347,7 +408,7 @@ class RetailConfig(_Section):
     def to_file(self, path: str | os.PathLike[str]) -> None:
         """Write the config as JSON (indent 2, declared field order); env-filled values blanked."""
         data = self.model_dump(mode="json", by_alias=True)
-        if os.environ.get("AZURE_EVENTHUB_CONNECTION_STRING"):
+        if os.environ.get(CONNECTION_STRING_ENV):
             data["realtime"]["azure_connection_string"] = ""
         for key, env in (
             ("account_uri", ("AZURE_STORAGE_ACCOUNT_URI", "AZURE_STORAGE_ACCOUNT_URL")),
@@ -384,6 +445,7 @@ Config = RetailConfig
 
 __all__ = [
     "Config",
+    "ConfigValidationError",
     "HistoricalConfig",
     "MarketingCostConfig",
     "PathsConfig",

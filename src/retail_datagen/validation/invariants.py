@@ -47,6 +47,7 @@ from retail_datagen.validation import (
     checks_time,
 )
 from retail_datagen.validation.core import (
+    FACT_DB_NAMES,
     LOGICAL_BY_DB,
     Check,
     Context,
@@ -120,6 +121,8 @@ class InvariantReport:
     """All check results of one run, in catalogue order."""
 
     checks: list[CheckResult]
+    #: False when no fact table has a row in the scope: the checks then judged nothing.
+    has_fact_rows: bool = True
 
     @property
     def passed(self) -> bool:
@@ -329,6 +332,18 @@ def _load_context(db: _Database, start: date | None, end: date | None) -> Contex
     )
 
 
+def _has_fact_rows(db: _Database, ctx: Context) -> bool:
+    """Whether any fact table holds a row whose event_ts lies in the scope."""
+    bounds = [f"event_ts {op} TIMESTAMP '{value.isoformat(sep=' ')}'"
+              for op, value in ((">=", ctx.lo), ("<", ctx.hi)) if value is not None]
+    where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
+    for table in sorted(FACT_DB_NAMES & ctx.tables):
+        _, rows = db.fetch(f'SELECT 1 FROM "{table}"{where} LIMIT 1')
+        if rows:
+            return True
+    return False
+
+
 # --- running ----------------------------------------------------------------------------------
 
 
@@ -453,7 +468,8 @@ def run_invariants(
         ctx = _load_context(db, start, end)
         runner = _Runner(db, ctx)
         results = [runner.run(check) for check in checks]
-    report = InvariantReport(results)
+        has_rows = _has_fact_rows(db, ctx)
+    report = InvariantReport(results, has_fact_rows=has_rows)
     logger.debug(
         "ran %d invariant checks in %.2f s: %d errors, %d warnings",
         len(results), time.perf_counter() - began, len(report.errors), len(report.warnings),

@@ -29,6 +29,7 @@ class HourlyProgressTracker:
         self._completed: dict[str, set[tuple[int, int]]] = {t: set() for t in self._tables}
         self._current: tuple[int, int] = (0, 0)
         self._total_days = 0
+        self._recorded = False
 
     def update_hourly_progress(self, table: str, day: int, hour: int, total_days: int) -> None:
         """Mark one hour of one table as complete.
@@ -55,6 +56,7 @@ class HourlyProgressTracker:
             self._completed[table].add((day, hour))
             self._current = max(self._current, (day, hour))
             self._total_days = total_days
+            self._recorded = True
 
     def get_current_progress(self) -> dict[str, Any]:
         """A snapshot of the progress, in the format of earlier releases of this class.
@@ -62,8 +64,9 @@ class HourlyProgressTracker:
         Returns:
             A dict with these keys:
 
-            * ``overall_progress``: the largest per-table progress (0–1); 1.0 when
-              ``total_days`` is 0, since there is then nothing left to do.
+            * ``overall_progress``: the largest per-table progress (0–1); 0.0 before any
+              update (new or reset: nothing recorded); 1.0 when an update gave
+              ``total_days`` 0, since there is then nothing left to do.
             * ``tables_in_progress``: every tracked table, sorted, while
               0 < ``overall_progress`` < 1; otherwise empty.
             * ``current_day``, ``current_hour``: the latest (day, hour) recorded, (0, 0) before
@@ -76,8 +79,12 @@ class HourlyProgressTracker:
             completed = {t: len(slots) for t, slots in self._completed.items()}
             current_day, current_hour = self._current
             total_days = self._total_days
+            recorded = self._recorded
         total_hours = total_days * _HOURS_PER_DAY
-        if total_hours == 0:
+        if not recorded:
+            per_table = {t: 0.0 for t in completed}
+            overall = 0.0
+        elif total_hours == 0:
             per_table = {t: 1.0 for t in completed}
             overall = 1.0
         else:
@@ -101,3 +108,4 @@ class HourlyProgressTracker:
                 slots.clear()
             self._current = (0, 0)
             self._total_days = 0
+            self._recorded = False
