@@ -308,6 +308,12 @@ class FactDataGenerator(
     def _plan_range(self, start: date, end: date) -> tuple[list[date], int, CarriedState | None]:
         meta = self._read_metadata()
         fingerprint = self.config.fingerprint()
+        version = meta.get("schema_version")
+        if version is not None and version != schema.SCHEMA_VERSION:
+            # Even master data alone: version 2 homes every truck at a DC.
+            raise StateMismatchError(
+                f"this database was written by schema version {version!r}, not "
+                f"{schema.SCHEMA_VERSION!r}; regenerate it with 'retail-datagen master --force'")
         if meta.get("master_generated_for") != fingerprint:
             raise StateMismatchError(
                 "master data was generated for another configuration or data files; "
@@ -320,10 +326,6 @@ class FactDataGenerator(
             raise StateMismatchError(
                 "the facts in this database were generated with another configuration; "
                 "use reset_facts() (CLI: --reset) or the original config")
-        if meta.get("schema_version") != schema.SCHEMA_VERSION:
-            raise StateMismatchError(
-                f"schema version {meta.get('schema_version')!r} differs from "
-                f"{schema.SCHEMA_VERSION!r}; use reset_facts() (CLI: --reset)")
         next_day = last_day + timedelta(days=1)
         if start < first_day or (end > last_day and start > next_day):
             raise DateRangeError(
@@ -504,23 +506,26 @@ class FactDataGenerator(
             batches = {name: [self._with_trace_ids(name, t) for t in tables]
                        for name, tables in batches.items()}
         outbox = self._build_day_outbox(day, batches) if self._publish_outbox else None
+        store_dc = master.stores.dc_id
         writes = StateWrites(
             inventory=inventory_rows(
-                state, master.stores.store_id, master.dcs.dc_id,
+                state, master.stores.store_id, store_dc, master.dcs.dc_id,
                 None if first_day else (state.store_on_hand != store_start)
                 | (state.store_in_transit != transit_start),
                 None if first_day else (state.dc_on_hand != dc_start)
                 | (state.dc_on_order != order_start)),
             initial_inventory=initial_inventory_rows(
                 replace(state, store_on_hand=store_start, dc_on_hand=dc_start),
-                master.stores.store_id, master.dcs.dc_id) if first_day else None,
+                master.stores.store_id, store_dc, master.dcs.dc_id) if first_day else None,
             shipments=legs_table(state.legs),
             shipment_lines=leg_lines_table(state.leg_lines),
-            trucks=trucks_table(master.trucks.truck_id, state.truck_available,
-                                master.trucks.type_code != SUPPLIER_TRUCK),
+            trucks=trucks_table(master.trucks.truck_id, master.trucks.dc_id,
+                                state.truck_available, master.trucks.type_code != SUPPLIER_TRUCK),
             supplier_orders=supplier_orders_table(state.supplier_orders),
-            campaigns=state.campaigns,
-            new_pending_returns=new_pending,
+            campaigns=schema.with_unit("gen_state_campaigns", state.campaigns, 0),
+            new_pending_returns=schema.with_unit(
+                "gen_state_pending_returns", new_pending,
+                store_dc[new_pending.column("store_id").to_numpy() - 1]),
             first_day=state.first_day,
             config_rows=config_metadata_rows(self.config) if first_day else None,
         )
@@ -542,7 +547,7 @@ class FactDataGenerator(
 
         rows = [self._build_outbox_rows_from_df(name, t)
                 for name in self.FACT_TABLES if name in batches for t in batches[name]]
-        return assign_outbox_ids(day, rows)
+        return assign_outbox_ids(day, rows, self._master.stores.dc_id)
 
     def _day_context(self, day: date) -> DayContext:
         """Step 1: the calendar factors of ``day`` for every store and hour."""

@@ -173,10 +173,15 @@ def leg_times(departure: np.ndarray, travel_s: np.ndarray, wait_s: np.ndarray,
 
 
 def truck_tiers(master: MasterData, dc_id: int, refrigerated: bool) -> np.ndarray:
-    """Candidate tier (1–4, 0 = not a candidate) of every truck for a leg (§10.3)."""
+    """Candidate tier (1–4, 0 = not a candidate) of every truck for a leg (§10.3).
+
+    Only trucks homed at the leg's DC are candidates (own DC_FLEET, then that DC's POOL), so
+    truck availability is state of one DC unit (sharding.md §2.1).
+    """
     t = master.trucks
-    own = (t.type_code == _FLEET) & (t.dc_id == dc_id)
-    pool = t.type_code == _POOL
+    home = t.dc_id == dc_id
+    own = (t.type_code == _FLEET) & home
+    pool = (t.type_code == _POOL) & home
     same = t.refrigerated == refrigerated
     tier = np.where(own & same, 1, np.where(pool & same, 2, 0))
     if not refrigerated:

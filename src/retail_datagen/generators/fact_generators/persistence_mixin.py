@@ -96,7 +96,8 @@ class PersistenceMixin:
         ``_write_day``, ``_read_dimension_tables``, ``_read_generator_tables``,
         ``_read_watermark``, ``_read_metadata``, ``reset_facts``.
     Reads:
-        ``config.performance.batch_hours``, ``_target`` (the open database),
+        ``config.performance.batch_hours`` (SQLAlchemy targets only), ``_target`` (the open
+        database),
         ``_included_tables``, ``_publish_outbox``.
     Writes:
         ``_tables_created`` (whether the fact and state tables exist).
@@ -154,14 +155,16 @@ class PersistenceMixin:
         Returns the rows written per logical table.
         """
         target = self._target
-        batch_hours = self.config.performance.batch_hours
+        # batch_hours chunks only SQLAlchemy inserts; DuckDB appends a table's day at once.
+        batch_hours = None if target.dialect == "duckdb" else self.config.performance.batch_hours
         counts: dict[str, int] = {}
         self._ensure_tables()
         with target.transaction():
             for name, parts in batches.items():
                 mapped = pa.concat_tables([self._map_field_names_for_db(name, part)
                                            for part in parts])
-                target.append(name, mapped, hour_bounds(mapped, day, batch_hours))
+                target.append(name, mapped, None if batch_hours is None
+                              else hour_bounds(mapped, day, batch_hours))
                 counts[name] = mapped.num_rows
                 self._emit_table_progress(name, 1.0, f"Writing {name} ({mapped.num_rows:,})",
                                           {name: mapped.num_rows})

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import domain, money
-from retail_datagen.db.schema import arrow_schema
+from retail_datagen.db.schema import carried_schema
 from retail_datagen.errors import GenerationError
 from retail_datagen.generators.fact_generators.day_types import DayContext, InventoryEvents
 from retail_datagen.generators.fact_generators.payments_mixin import (
@@ -132,7 +132,7 @@ def build_pending_returns(receipts: pa.Table, receipt_lines: pa.Table,
         "tax_cents": lines.column("TaxCents"),
         "promo_code": lines.column("PromoCode"),
         "payment_method": from_receipts("TenderType"),
-    }).cast(arrow_schema(PENDING_TABLE))
+    }).cast(carried_schema(PENDING_TABLE))
     return table.sort_by([("return_date", "ascending"), ("receipt_id_ext", "ascending"),
                           ("line_num", "ascending")])
 

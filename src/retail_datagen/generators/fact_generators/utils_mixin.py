@@ -119,11 +119,37 @@ def rank_within_groups(keys: np.ndarray) -> np.ndarray:
     return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
 
 
-def day_sequenced_ids(day: date, n: int) -> np.ndarray:
-    """DSIDs ``YYYYMMDD × 10^9 + 1..n`` for ``n`` rows already in DSID order."""
-    if n >= 1_000_000_000:
-        raise GenerationError(f"{day}: {n} rows do not fit a day-sequenced id")
-    return int(day_tag(day)) * 1_000_000_000 + np.arange(1, n + 1, dtype=np.int64)
+#: DSID = YYYYMMDD × 10^11 + unit × 10^8 + n (sharding.md §3).
+DSID_DAY = 100_000_000_000
+DSID_UNIT = 100_000_000
+DSID_MAX_ROWS = DSID_UNIT - 1
+
+
+def unit_day_ids(day: date, units: np.ndarray) -> np.ndarray:
+    """DSIDs of rows already in DSID order: n counts 1.. within each row's unit.
+
+    Args:
+        day: The day D of every row.
+        units: int64 array, shape (n_rows,): the unit of each row (0 = network, else dc_id).
+
+    Raises:
+        GenerationError: a unit-day holds more than 99,999,999 rows.
+    """
+    units = np.asarray(units, dtype=np.int64)
+    order = np.argsort(units, kind="stable")
+    ranked = units[order]
+    n = rank_within_groups(ranked) + 1
+    if n.size and int(n.max()) > DSID_MAX_ROWS:
+        raise GenerationError(f"{day}: more than {DSID_MAX_ROWS:,} rows of one unit-day do not "
+                              "fit a day-sequenced id", day=day)
+    ids = np.empty(units.size, dtype=np.int64)
+    ids[order] = int(day_tag(day)) * DSID_DAY + ranked * DSID_UNIT + n
+    return ids
+
+
+def dsid_unit(ids: np.ndarray) -> np.ndarray:
+    """The unit encoded in DSIDs (int64 array)."""
+    return np.asarray(ids, dtype=np.int64) // DSID_UNIT % 1000
 
 
 def release_free_memory() -> None:
@@ -170,7 +196,7 @@ class UtilsMixin:
 
     Adds:
         ``_get_available_products_for_date``, ``_is_food_product``, ``_generate_trace_id``,
-        ``_day_sequenced_ids``. No tables.
+        ``_unit_day_ids``. No tables.
     Reads:
         ``_master.products``.
     Writes:
@@ -202,5 +228,5 @@ class UtilsMixin:
                 parts.append(pc.cast(col, pa.string()))
         return join_strings(parts, n)
 
-    def _day_sequenced_ids(self, day: date, n: int) -> np.ndarray:
-        return day_sequenced_ids(day, n)
+    def _unit_day_ids(self, day: date, units: np.ndarray) -> np.ndarray:
+        return unit_day_ids(day, units)
