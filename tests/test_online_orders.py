@@ -403,9 +403,12 @@ def test_pure_function_takes_an_explicit_stream() -> None:
 
 def test_unit_without_customers_draws_nothing() -> None:
     cust = customers()
+    rng = stream(3, "online.orders", DAY, 3)
+    state = rng.bit_generator.state
     cand = generate_online_candidates(
-        None, DAY, unit_id=3, orders_per_day=60, seasonal=1.0,
+        rng, DAY, unit_id=3, orders_per_day=60, seasonal=1.0,
         unit_customers=np.zeros(0, np.int64), total_customers=len(cust.customer_id),
         customer_primary_store=cust.primary_store_id, store_dc_id=STORE_DC,
         popularity=np.ones(N_PRODUCTS), available=np.arange(N_PRODUCTS))
     assert len(cand) == 0 and len(cand.store_events) == 0 and len(cand.dc_events) == 0
+    assert rng.bit_generator.state == state  # nothing was drawn

@@ -22,11 +22,8 @@ from retail_datagen.generators.fact_generators.logistics_mixin import (
     LogisticsMixin,
     truck_tiers,
 )
-from retail_datagen.generators.fact_generators.utils_mixin import (
-    US_PER_HOUR,
-    dsid_unit,
-    unit_day_ids,
-)
+from retail_datagen.generators.fact_generators.utils_mixin import US_PER_HOUR
+from retail_datagen.ids import dsid_unit, unit_day_ids
 
 DAY = date(2024, 11, 27)
 FLEET, POOL, SUPPLIER = (domain.TRUCK_TYPES.index(t) for t in ("DC_FLEET", "POOL", "SUPPLIER"))
@@ -197,9 +194,9 @@ def test_unit_day_ids_increase_with_unit_within_a_day():
 
 
 def test_unit_day_capacity_is_enforced(monkeypatch):
-    from retail_datagen.generators.fact_generators import utils_mixin
+    from retail_datagen import ids
 
-    monkeypatch.setattr(utils_mixin, "DSID_MAX_ROWS", 3)
+    monkeypatch.setattr(ids, "DSID_MAX_ROWS", 3)
     assert unit_day_ids(DAY, np.array([1, 1, 1, 2, 2, 2])).size == 6
     with pytest.raises(GenerationError, match="unit-day"):
         unit_day_ids(DAY, np.array([1, 1, 1, 1, 2]))

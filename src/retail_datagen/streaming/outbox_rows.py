@@ -2,7 +2,7 @@
 
 :func:`build_outbox_rows` takes a generator batch exactly as the fact mixins return it, i.e.
 PascalCase columns **including** ``TraceId``, maps it to the contract with
-:func:`~retail_datagen.generators.fact_generators.persistence_mixin.map_batch` and renders every
+:func:`~retail_datagen.db.contract.map_batch` and renders every
 outbox column in one DuckDB ``SELECT`` over the Arrow data (payload JSON via
 ``to_json(struct_pack(...))``), so no Python code runs per row. :func:`assign_outbox_ids` then
 merges the day's tables and numbers the events. The write-time guard is
@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.db.contract import TRACE_ID, map_batch
 from retail_datagen.errors import SchemaContractError
-from retail_datagen.generators.fact_generators.persistence_mixin import TRACE_ID, map_batch
-from retail_datagen.generators.fact_generators.utils_mixin import unit_day_ids
+from retail_datagen.ids import unit_day_ids
 from retail_datagen.streaming.schemas import (
     PAYLOAD_TS_FORMAT,
     message_type_expression,

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from retail_datagen import calendar, domain
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
+from retail_datagen.db.contract import TRACE_ID
 from retail_datagen.db.target import Target, open_target
 from retail_datagen.errors import (
     DateRangeError,
@@ -48,7 +49,6 @@ from retail_datagen.generators.fact_generators.models import FactGenerationSumma
 from retail_datagen.generators.fact_generators.online_orders_mixin import OnlineOrdersMixin
 from retail_datagen.generators.fact_generators.payments_mixin import PaymentsMixin
 from retail_datagen.generators.fact_generators.persistence_mixin import (
-    TRACE_ID,
     PersistenceMixin,
     StateWrites,
     _Cancelled,
@@ -397,7 +397,7 @@ class FactDataGenerator(
         #    and cycle counts.
         visits = self._generate_store_hour_activity(ctx)
         candidates = self._build_candidate_baskets(ctx, visits)
-        self._decide_promotions(ctx, visits, candidates)
+        promo_codes = self._decide_promotions(ctx, visits, candidates)
         sale_requests = self._sale_requests(ctx, visits, candidates)
         returns = self._generate_returns(ctx, due)
         adjustments = self._generate_store_adjustments(ctx)
@@ -440,7 +440,7 @@ class FactDataGenerator(
         n_sales, n_online = len(sale_requests), len(online.store_events)
         sale_lines = self._finalize_sale_lines(ctx, visits, candidates,
                                                -store_resolved.applied[:n_sales])
-        discount, promo_idx, promotions, promo_lines = self._apply_promotions(ctx, visits,
+        discount, promo_idx, promotions, promo_lines = self._apply_promotions(ctx, promo_codes,
                                                                               sale_lines)
         money = self._sale_money(ctx, sale_lines, discount)
         payments, tenders = self._generate_payments(ctx, money)

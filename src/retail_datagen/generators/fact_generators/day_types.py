@@ -49,7 +49,6 @@ class Visits:
     customer_id: np.ndarray  # int64 (n,)
     segment_code: np.ndarray  # int8 (n,) into domain.SHOPPER_SEGMENTS
     behaviour_code: np.ndarray  # int8 (n,) into BEHAVIOURS
-    promo_code: np.ndarray  # int8 (n,) into domain.PROMO_CODES, −1 = no promotion decided
     store_offsets: np.ndarray  # int64 (n_stores + 1,)
     visits_per_hour: np.ndarray  # int64 (n_stores, 24)
 

@@ -29,9 +29,9 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     dict_strings,
     group_starts,
     ts_array,
-    unit_day_ids,
 )
 from retail_datagen.geo import haversine_miles
+from retail_datagen.ids import unit_day_ids
 from retail_datagen.rng import stream
 
 # behaviour.md §4: weight by location rank, or by distance for the other 8 locations.

@@ -186,7 +186,7 @@ def _sale_events(mask: np.ndarray, node_idx: np.ndarray, line_order: np.ndarray,
 
 
 def generate_online_candidates(
-    rng: np.random.Generator | None,
+    rng: np.random.Generator,
     day: date,
     *,
     unit_id: int,
@@ -203,8 +203,8 @@ def generate_online_candidates(
     sharding.md §2.3).
 
     Args:
-        rng: The ``online.orders`` stream of the day with shard = ``unit_id``; None (nothing
-            drawn) when the unit has no customers.
+        rng: The ``online.orders`` stream of the day with shard = ``unit_id``. A unit with no
+            customers draws nothing from it.
         day: The simulated day D.
         unit_id: The DC unit u (its dc_id).
         orders_per_day: ``config.volume.online_orders_per_day``.
@@ -222,9 +222,8 @@ def generate_online_candidates(
         The candidates, with their SALE requests split into store and DC events.
     """
     c_u = int(unit_customers.shape[0])
-    if c_u == 0 or rng is None:
-        rng, n = np.random.default_rng(0), 0  # a unit with no customers draws nothing
-    else:
+    n = 0
+    if c_u:
         lam = online_order_count_lambda(orders_per_day, seasonal, c_u, total_customers)
         n = int(rng.poisson(np.array([lam]))[0])
     # Per order, one call per kind in the stream's canonical order.
@@ -495,7 +494,7 @@ class OnlineOrdersMixin:
         for unit in master.dcs.dc_id.tolist():
             members = customers.customer_id[unit_of_customer == unit]
             parts.append(generate_online_candidates(
-                stream(self._seed, "online.orders", ctx.day, unit) if members.size else None,
+                stream(self._seed, "online.orders", ctx.day, unit),
                 ctx.day,
                 unit_id=unit,
                 orders_per_day=self.config.volume.online_orders_per_day,

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import domain
+from retail_datagen.ids import unit_day_ids
 from retail_datagen.rng import stream
 
 from .day_types import DayContext, Visits
@@ -33,7 +34,6 @@ from .utils_mixin import (
     join_strings,
     nullable_int,
     ts_array,
-    unit_day_ids,
     zero_pad,
 )
 

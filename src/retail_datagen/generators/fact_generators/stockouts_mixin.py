@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen.generators.fact_generators.day_types import InventoryEvents, ResolvedEvents
-from retail_datagen.generators.fact_generators.utils_mixin import ts_array, unit_day_ids
+from retail_datagen.generators.fact_generators.utils_mixin import ts_array
+from retail_datagen.ids import unit_day_ids
 
 
 def stockout_rows(events: InventoryEvents, resolved: ResolvedEvents, node_ids: np.ndarray,

@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 
 from retail_datagen.db import schema
 from retail_datagen.errors import GenerationError, UnknownTableError
+from retail_datagen.ids import day_tag as day_tag  # the domain mixins import it from here
+from retail_datagen.ids import unit_day_ids
 
 US_PER_SECOND = 1_000_000
 US_PER_MINUTE = 60 * US_PER_SECOND
@@ -62,11 +64,6 @@ def join_strings(parts: Sequence[pa.Array | str], n: int) -> pa.Array:
     # Literals broadcast as scalars: no per-row Python objects.
     arrays = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*arrays, "")
-
-
-def day_tag(day: date) -> str:
-    """``YYYYMMDD`` of a day, as used in every external id."""
-    return day.strftime("%Y%m%d")
 
 
 def generator_schema(name: str) -> pa.Schema:
@@ -117,39 +114,6 @@ def rank_within_groups(keys: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(group_starts(keys))
     lengths = np.diff(np.append(starts, n))
     return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
-
-
-#: DSID = YYYYMMDD × 10^11 + unit × 10^8 + n (sharding.md §3).
-DSID_DAY = 100_000_000_000
-DSID_UNIT = 100_000_000
-DSID_MAX_ROWS = DSID_UNIT - 1
-
-
-def unit_day_ids(day: date, units: np.ndarray) -> np.ndarray:
-    """DSIDs of rows already in DSID order: n counts 1.. within each row's unit.
-
-    Args:
-        day: The day D of every row.
-        units: int64 array, shape (n_rows,): the unit of each row (0 = network, else dc_id).
-
-    Raises:
-        GenerationError: a unit-day holds more than 99,999,999 rows.
-    """
-    units = np.asarray(units, dtype=np.int64)
-    order = np.argsort(units, kind="stable")
-    ranked = units[order]
-    n = rank_within_groups(ranked) + 1
-    if n.size and int(n.max()) > DSID_MAX_ROWS:
-        raise GenerationError(f"{day}: more than {DSID_MAX_ROWS:,} rows of one unit-day do not "
-                              "fit a day-sequenced id", day=day)
-    ids = np.empty(units.size, dtype=np.int64)
-    ids[order] = int(day_tag(day)) * DSID_DAY + ranked * DSID_UNIT + n
-    return ids
-
-
-def dsid_unit(ids: np.ndarray) -> np.ndarray:
-    """The unit encoded in DSIDs (int64 array)."""
-    return np.asarray(ids, dtype=np.int64) // DSID_UNIT % 1000
 
 
 def release_free_memory() -> None:

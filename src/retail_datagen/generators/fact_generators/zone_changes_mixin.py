@@ -14,17 +14,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import domain
+from retail_datagen.ids import dsid_unit, unit_day_ids
 
 from .utils_mixin import (
     EPOCH_ORDINAL,
     US_PER_DAY,
     dict_strings,
-    dsid_unit,
     generator_schema,
     group_starts,
     rank_within_groups,
     ts_array,
-    unit_day_ids,
 )
 
 ZONE_CHANGES_SCHEMA = generator_schema("customer_zone_changes")
