@@ -108,6 +108,17 @@ class InventoryEvents:
         return InventoryEvents(z, z, z, z.astype(np.int8), pa.array([], pa.string()), z, z)
 
     @staticmethod
+    def concat_named(parts: dict[str, InventoryEvents]
+                     ) -> tuple[InventoryEvents, dict[str, slice]]:
+        """The parts concatenated in the order given, and each part's rows by name, so that
+        results per event (e.g. filled quantities) are read back by name, not by position."""
+        segments, start = {}, 0
+        for name, part in parts.items():
+            segments[name] = slice(start, start + len(part))
+            start += len(part)
+        return InventoryEvents.concat(list(parts.values())), segments
+
+    @staticmethod
     def concat(parts: list[InventoryEvents]) -> InventoryEvents:
         parts = [p for p in parts if len(p)]
         if not parts:
