@@ -3,8 +3,9 @@
     python benchmarks/bench.py --workload starter --days 7 --json
 
 generates into a fresh temporary DuckDB file and prints one JSON line (or a table without
-``--json``). Workloads: ``test`` (test config), ``starter`` (starter config) and ``wide``
-(starter config with 250 stores).
+``--json``). Workloads: ``test`` (test config), ``starter`` (starter config), ``wide``
+(starter config with 250 stores) and ``chain2000`` (2,000 stores, 100 DCs, 4,000,000
+customers, 10,000 products). ``--workers N`` sets ``performance.max_workers``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,19 +26,28 @@ from retail_datagen.config.settings import create_default_config, create_test_co
 from retail_datagen.generators.fact_generators import FactDataGenerator
 from retail_datagen.generators.master_generator import MasterDataGenerator
 
-WORKLOADS = ("test", "starter", "wide")
+WORKLOADS = ("test", "starter", "wide", "chain2000")
+CHAIN2000 = {"stores": 2_000, "dcs": 100, "total_geographies": 400,
+             "total_customers": 4_000_000, "total_products": 10_000,
+             # The starter fleet per store (1.74) and online orders per customer.
+             "refrigerated_trucks": 1_400, "non_refrigerated_trucks": 2_100,
+             "online_orders_per_day": 6_480}
 START = date(2024, 3, 4)
 
 
-def workload_config(name: str, folder: Path):
+def workload_config(name: str, folder: Path, workers: int | None = None):
     paths = {"dict": str(folder / "dictionaries"), "master": str(folder / "master"),
              "facts": str(folder / "facts"), "duckdb": str(folder / "bench.duckdb")}
+    performance = {"max_workers": workers}
     if name == "test":
-        return create_test_config(paths=paths)
+        return create_test_config(paths=paths, performance=performance)
     data = create_default_config().model_dump(mode="json", by_alias=True)
     data["paths"] = paths
+    data["performance"].update(performance)
     if name == "wide":
         data["volume"]["stores"] = 250
+    if name == "chain2000":
+        data["volume"].update(CHAIN2000)
     return type(create_default_config())(**data)
 
 
@@ -44,9 +56,64 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(workload: str, days: int, outbox: bool = False) -> dict:
-    with tempfile.TemporaryDirectory(prefix="retail-bench-") as tmp:
-        config = workload_config(workload, Path(tmp))
+def _tree_rss_kib(root: int) -> int:
+    """Resident KiB of ``root`` and all its descendants, from /proc (0 where unavailable)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [c for c, p in parents.items() if p == pid and c not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except OSError:
+            continue
+    return total
+
+
+class TreeMemory:
+    """Samples the resident memory of this process and its children; ``peak_mb`` is the
+    largest total seen (and never less than this process's own peak)."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self._interval = interval_s
+        self._peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._peak_kib = max(self._peak_kib, _tree_rss_kib(os.getpid()))
+
+    def __enter__(self) -> TreeMemory:
+        if os.path.isdir("/proc"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self._peak_kib / 1024, peak_rss_mb())
+
+
+def run(workload: str, days: int, outbox: bool = False, workers: int | None = None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="retail-bench-") as tmp, TreeMemory() as memory:
+        config = workload_config(workload, Path(tmp), workers)
         started = time.perf_counter()
         with MasterDataGenerator(config) as master:
             master.generate_all()
@@ -65,7 +132,9 @@ def run(workload: str, days: int, outbox: bool = False) -> dict:
         "fact_seconds": round(fact_seconds, 3),
         "rows_per_s": round(summary.total_records / fact_seconds),
         "master_seconds": round(master_seconds, 3),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "workers": config.performance.get_max_workers(),
+        "peak_rss_mb_total": round(memory.peak_mb, 1),
+        "peak_rss_mb": round(memory.peak_mb, 1),
         "outbox_events": summary.outbox_events,
         "tables": summary.facts_generated,
     }
@@ -76,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", choices=WORKLOADS, default="starter")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--outbox", action="store_true", help="also write outbox events")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="performance.max_workers (default: the CPU count)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args(argv)
-    result = run(args.workload, args.days, args.outbox)
+    result = run(args.workload, args.days, args.outbox, args.workers)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -88,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"{result['workload']}, {result['days']} days")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key in ("fact_rows", "fact_seconds", "rows_per_s", "master_seconds", "peak_rss_mb"):
+    for key in ("fact_rows", "fact_seconds", "rows_per_s", "master_seconds", "workers",
+                "peak_rss_mb_total"):
         table.add_row(key, f"{result[key]:,}")
     for name, rows in result["tables"].items():
         table.add_row(f"  {name}", f"{rows:,}")

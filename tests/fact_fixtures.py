@@ -189,16 +189,16 @@ def run_sales(host: FakeHost, day: date, *, stock: int | None = None, mult: floa
     ctx = make_context(day, m.stores, m.products, mult)
     visits = host._generate_store_hour_activity(ctx)
     lines = host._build_candidate_baskets(ctx, visits)
-    host._decide_promotions(ctx, visits, lines)
+    codes = host._decide_promotions(ctx, visits, lines)
     requests = host._sale_requests(ctx, visits, lines)
     filled = -requests.delta if stock is None else np.minimum(-requests.delta, stock)
     sale_lines = host._finalize_sale_lines(ctx, visits, lines, filled)
-    discount, promo, promotions, promo_lines = host._apply_promotions(ctx, visits, sale_lines)
+    discount, promo, promotions, promo_lines = host._apply_promotions(ctx, codes, sale_lines)
     money_ = host._sale_money(ctx, sale_lines, discount)
     payments, tender = host._generate_payments(ctx, money_)
     receipts, receipt_lines = host._create_receipt(ctx, sale_lines, money_, promo, tender)
     return SimpleNamespace(
-        ctx=ctx, visits=visits, lines=lines, requests=requests, filled=filled,
+        ctx=ctx, visits=visits, lines=lines, codes=codes, requests=requests, filled=filled,
         sale_lines=sale_lines, discount=discount, promo=promo, promotions=promotions,
         promo_lines=promo_lines, money=money_, payments=payments, tender=tender,
         receipts=receipts, receipt_lines=receipt_lines,

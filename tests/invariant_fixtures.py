@@ -41,7 +41,7 @@ D2 = date(2024, 3, 5)
 S1, S2 = "RCP2024030400001000001", "RCP2024030400002000001"
 S3, S4 = "RCP2024030500001000001", "RCP2024030500002000003"
 R1 = "RET2024030500002000001"
-O1, O2, O3 = "ONL202403040000001", "ONL202403050000001", "ONL202403050000002"
+O1, O2, O3 = "ONL2024030400010000001", "ONL2024030500010000001", "ONL2024030500010000002"
 LEG1, LEG2 = "SHP20240304000100001001", "SHP20240305000100002001"
 SUP1 = "SUP202403050001001"
 CAMPAIGN = "CMP2024030401"
@@ -169,7 +169,7 @@ def _dims() -> list[str]:
              "dc_id": dc, "capacity_units": 15000}
             for i, plate, cold, kind, dc in (
                 (1, "ABC1234", True, "DC_FLEET", 1), (2, "KLM5678", False, "DC_FLEET", 1),
-                (3, "PQR9012", False, "POOL", None), (4, "STU3456", False, "SUPPLIER", None),
+                (3, "PQR9012", False, "POOL", 1), (4, "STU3456", False, "SUPPLIER", None),
                 (5, "VWX7890", True, "SUPPLIER", None),
             )
         ]),
@@ -355,7 +355,7 @@ def _inventory() -> list[str]:
     for (kind, node), products in initial.items():
         for p, (qty, _) in products.items():
             in_transit = 100 if (kind, node, p) == ("STORE", 2, 6) else 0
-            state.append({"node_type": kind, "node_id": node, "product_id": p,
+            state.append({"unit_id": 1, "node_type": kind, "node_id": node, "product_id": p,
                           "on_hand": final[(kind, node)].get(p, qty), "in_transit": in_transit,
                           "on_order": 0})
     return [
@@ -383,7 +383,7 @@ def _inventory() -> list[str]:
              "reorder_quantity": 100, "allocated_quantity": 100, "priority": "URGENT"},
         ]),
         insert("gen_initial_inventory", [
-            {"node_type": kind, "node_id": node, "product_id": p, "quantity": q,
+            {"unit_id": 1, "node_type": kind, "node_id": node, "product_id": p, "quantity": q,
              "reorder_point": rp}
             for (kind, node), products in initial.items() for p, (q, rp) in products.items()
         ]),
@@ -419,18 +419,19 @@ def _logistics() -> list[str]:
              "location_type": "STORE"},
         ]),
         insert("gen_state_shipments", [
-            {"shipment_id": LEG2, "truck_id": 2, "dc_id": 1, "store_id": 2, "refrigerated": False,
+            {"unit_id": 1, "shipment_id": LEG2, "truck_id": 2, "dc_id": 1, "store_id": 2,
+             "refrigerated": False,
              "unit_count": 100, "scheduled_ts": ts("2024-03-05 23:00:00"),
              "loading_ts": ts("2024-03-06 04:00:00"), "departure_time": leg2["departure_time"],
              "eta": leg2["eta"], "unloading_ts": ts("2024-03-06 08:35:00"), "etd": leg2["etd"]},
         ]),
         insert("gen_state_shipment_lines", [
-            {"shipment_id": LEG2, "product_id": 6, "quantity": 100},
+            {"unit_id": 1, "shipment_id": LEG2, "product_id": 6, "quantity": 100},
         ]),
         insert("gen_state_trucks", [
-            {"truck_id": 1, "available_at": ts("2024-03-04 00:00:00")},
-            {"truck_id": 2, "available_at": ts("2024-03-06 11:36:00")},
-            {"truck_id": 3, "available_at": ts("2024-03-04 00:00:00")},
+            {"unit_id": 1, "truck_id": 1, "available_at": ts("2024-03-04 00:00:00")},
+            {"unit_id": 1, "truck_id": 2, "available_at": ts("2024-03-06 11:36:00")},
+            {"unit_id": 1, "truck_id": 3, "available_at": ts("2024-03-04 00:00:00")},
         ]),
     ]
 
@@ -501,7 +502,8 @@ def _marketing() -> list[str]:
             for i, t, crv, ch, dev, ad, c, cost in rows
         ]),
         insert("gen_state_campaigns", [
-            {"campaign_id": CAMPAIGN, "campaign_type": "seasonal_sale", "start_date": D1,
+            {"unit_id": 0, "campaign_id": CAMPAIGN, "campaign_type": "seasonal_sale",
+             "start_date": D1,
              "end_date": date(2024, 3, 10)},
         ]),
     ]
@@ -511,7 +513,8 @@ def _state(outbox: bool) -> list[str]:
     config = create_test_config()
     # Lines of S1, due back after the generated range.
     pending = [
-        {"return_date": date(2024, 3, 12), "receipt_id_ext": S1, "store_id": 1, "customer_id": 1,
+        {"unit_id": 1, "return_date": date(2024, 3, 12), "receipt_id_ext": S1, "store_id": 1,
+         "customer_id": 1,
          "line_num": n, "product_id": p, "quantity": q, "unit_cents": u, "discount_cents": d,
          "ext_cents": u * q - d, "tax_cents": t, "promo_code": "SAVE10",
          "payment_method": "DEBIT_CARD"}

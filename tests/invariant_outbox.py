@@ -69,15 +69,24 @@ def message_type(logical: str, row: dict[str, Any]) -> str:
     return _CONSTANT_TYPES[logical]
 
 
-def dsid(day: date, n: int) -> int:
-    """Day-sequenced id: YYYYMMDD × 10^9 + n."""
-    return int(day.strftime("%Y%m%d")) * 1_000_000_000 + n
+def dsid(day: date, n: int, unit: int = 1) -> int:
+    """Day-sequenced id: YYYYMMDD × 10^11 + unit × 10^8 + n (the fixture's stores are at DC 1)."""
+    return int(day.strftime("%Y%m%d")) * 10**11 + unit * 10**8 + n
 
 
 def outbox_rows(fetch: Fetch) -> list[dict[str, Any]]:
-    """One outbox row per fact row, with outbox ids as a DSID over each day's events."""
+    """One outbox row per fact row, with outbox ids as a DSID over each unit-day's events."""
     rows = {t: fetch(f"SELECT * FROM {FACT_TABLE_DB_NAMES[t]}") for t in FACT_TABLES}
     receipt_store = {r["receipt_id_ext"]: r["store_id"] for r in rows["receipts"]}
+    store_dc = {r["store_id"]: r["dc_id"] for r in fetch("SELECT store_id, dc_id FROM dim_stores")}
+
+    def unit(key: str) -> int:
+        kind, value = key.split(":", 1)
+        if kind == "store":
+            return store_dc[int(value)]
+        if kind == "dc":
+            return int(value)
+        return int(value[11:15]) if kind == "order" else 0
     shipment_dc = {r["shipment_id"]: r["dc_id"] for r in rows["truck_moves"]}
 
     def partition(logical: str, row: dict[str, Any]) -> str:
@@ -121,11 +130,13 @@ def outbox_rows(fetch: Fetch) -> list[dict[str, Any]]:
     events.sort(key=lambda e: e[:3])
     out, per_day = [], {}
     for event_ts, _, trace, logical, row, payload in events:
-        n = per_day[event_ts.date()] = per_day.get(event_ts.date(), 0) + 1
+        key = partition(logical, row)
+        day_unit = (event_ts.date(), unit(key))
+        n = per_day[day_unit] = per_day.get(day_unit, 0) + 1
         out.append({
-            "outbox_id": dsid(event_ts.date(), n), "event_ts": event_ts,
+            "outbox_id": dsid(*day_unit[:1], n, day_unit[1]), "event_ts": event_ts,
             "message_type": message_type(logical, row), "payload": json.dumps(payload),
-            "status": "pending", "attempts": 0, "partition_key": partition(logical, row),
+            "status": "pending", "attempts": 0, "partition_key": key,
             "trace_id": trace, "correlation_id": correlation(logical, row),
             "schema_version": schema.SCHEMA_VERSION, "source": "retail-datagen",
         })

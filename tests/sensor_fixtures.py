@@ -115,7 +115,6 @@ def make_visits(ctx: DayContext, n_customers: int = N_CUSTOMERS, mean_per_hour: 
         customer_id=gen.integers(1, n_customers + 1, n),
         segment_code=np.zeros(n, dtype=np.int8),
         behaviour_code=np.zeros(n, dtype=np.int8),
-        promo_code=np.full(n, -1, dtype=np.int8),
         store_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         visits_per_hour=per_hour.astype(np.int64),
     )

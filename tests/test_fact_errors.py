@@ -17,6 +17,7 @@ from retail_datagen.errors import (
     UnknownTableError,
 )
 from retail_datagen.generators.fact_generators import FactDataGenerator
+from retail_datagen.generators.master_generator import MasterDataGenerator
 
 pytestmark = pytest.mark.slow
 
@@ -90,3 +91,36 @@ def test_reset_facts_keeps_dims_and_allows_a_new_first_day(two_days):
     gen.close()
     summary = _run(two_days, date(2024, 6, 1), date(2024, 6, 1))
     assert summary.days_generated == 1 and summary.total_records > 0
+
+
+@pytest.mark.parametrize("with_facts", [False, True])
+def test_version_1_database_is_refused(tmp_path, with_facts):
+    config = config_in(tmp_path)
+    if with_facts:
+        generate(config, date(2024, 3, 4), date(2024, 3, 4))
+    else:
+        master = MasterDataGenerator(config)
+        master.generate_all()
+        master.close()
+    con = duckdb.connect(config.paths.duckdb)
+    con.execute("UPDATE gen_metadata SET value = '1.0' WHERE key = 'schema_version'")
+    before = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()
+    con.close()
+    # Master data alone is refused too: version 2 homes every truck at a DC.
+    with pytest.raises(StateMismatchError, match=r"'1\.0'.*master --force"):
+        _run(config, date(2024, 3, 5), date(2024, 3, 5))
+    gen = FactDataGenerator(config)
+    gen.reset_facts()
+    gen.close()
+    with pytest.raises(StateMismatchError, match="master --force"):
+        _run(config, date(2024, 3, 5), date(2024, 3, 5))
+    con = duckdb.connect(config.paths.duckdb)  # the refused calls wrote nothing
+    assert con.execute("SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_name LIKE 'fact_%'").fetchone() == (0,)
+    if not with_facts:
+        assert con.execute("SELECT count(*) FROM information_schema.tables").fetchone() == before
+    con.close()
+    master = MasterDataGenerator(config)
+    master.generate_all(force=True)
+    master.close()
+    assert _run(config, date(2024, 3, 5), date(2024, 3, 5)).days_generated == 1

@@ -255,6 +255,39 @@ def test_truck_double_booked(clean_file: Path, tmp_path: Path) -> None:
     )
 
 
+def test_pool_truck_without_a_home_dc(clean_file: Path, tmp_path: Path) -> None:
+    # Only SUPPLIER trucks may have no dc_id; truck 3 is an idle POOL truck.
+    _fails_only(clean_file, tmp_path, "UPDATE dim_trucks SET dc_id = NULL WHERE truck_id = 3",
+                "INV-06")
+
+
+def test_supplier_truck_with_a_home_dc(clean_file: Path, tmp_path: Path) -> None:
+    _fails_only(clean_file, tmp_path, "UPDATE dim_trucks SET dc_id = 1 WHERE truck_id = 5",
+                "INV-06")
+
+
+def test_dc_with_stores_and_no_refrigerated_truck(clean_file: Path, tmp_path: Path) -> None:
+    # Truck 1 is DC 1's only refrigerated DC_FLEET or POOL truck and carries no leg.
+    _fails_only(clean_file, tmp_path,
+                "UPDATE dim_trucks SET refrigeration = false WHERE truck_id = 1", "INV-06")
+
+
+def test_leg_on_a_truck_of_another_dc(clean_file: Path, tmp_path: Path) -> None:
+    # DC 2 shares DC 1's site (no INV-08 tie issue); truck 2, which carries DC 1's legs, is
+    # homed at DC 2: a POOL or DC_FLEET truck serves only its own DC.
+    for kind in ("DC_FLEET", "POOL"):
+        (tmp_path / kind).mkdir()
+        _fails_only(clean_file, tmp_path / kind, (
+            "INSERT INTO dim_distribution_centers VALUES (2, 'DC002', 'x', 3)",
+            f"UPDATE dim_trucks SET dc_id = 2, truck_type = '{kind}' WHERE truck_id = 2",
+        ), "INV-43")
+
+
+def test_leg_on_a_pool_truck_of_its_dc(clean_file: Path, tmp_path: Path) -> None:
+    _fails_only(clean_file, tmp_path,
+                "UPDATE dim_trucks SET truck_type = 'POOL' WHERE truck_id = 2")
+
+
 def test_reorder_priority_and_allocation(clean_file: Path, tmp_path: Path) -> None:
     _fails_only(clean_file, tmp_path,
                 "UPDATE fact_reorders SET priority = 'HIGH' WHERE product_id = 7", "INV-35")

@@ -31,7 +31,12 @@ from retail_datagen import domain
 from retail_datagen.config.settings import create_default_config, create_test_config
 from retail_datagen.datafiles import load_brands, load_product_catalog, load_state_sales_tax
 from retail_datagen.db import duckdb_engine, schema
-from retail_datagen.errors import DatabaseLockedError, DataPackageError, MasterDataExistsError
+from retail_datagen.errors import (
+    ConfigError,
+    DatabaseLockedError,
+    DataPackageError,
+    MasterDataExistsError,
+)
 from retail_datagen.generators import master_generator, master_geo
 from retail_datagen.generators.master_generator import MasterDataGenerator
 from retail_datagen.generators.master_geo import deal_fleet, draw_plates
@@ -322,6 +327,15 @@ def test_industrial_addresses(con):
 # --- trucks -----------------------------------------------------------------------------------
 
 
+def _proportional(k_c: int, counts: list[int]) -> list[int]:
+    """sharding.md §2.1: one truck per DC with stores first when the class has enough."""
+    served = [int(n > 0) for n in counts]
+    if sum(served) and k_c >= sum(served):
+        return [f + q for f, q in zip(served, _largest_remainder(k_c - sum(served), counts),
+                                      strict=True)]
+    return _largest_remainder(k_c, counts)
+
+
 def _check_fleet(volume, store_counts, type_code, dc_id, refrigeration):
     types = np.asarray(domain.TRUCK_TYPES)[type_code]
     r, a = volume.refrigerated_trucks, volume.non_refrigerated_trucks
@@ -336,12 +350,16 @@ def _check_fleet(volume, store_counts, type_code, dc_id, refrigeration):
     assert list(types[:r]) == ["DC_FLEET"] * k_ref + ["POOL"] * (r - k_ref)
     assert list(types[r : r + a]) == ["DC_FLEET"] * (k - k_ref) + ["POOL"] * (a - k + k_ref)
     assert set(types[r + a :]) <= {"SUPPLIER"}
-    assert (dc_id[types != "DC_FLEET"] == 0).all()
-    for start, count in ((0, k_ref), (r, k - k_ref)):
-        dealt = dc_id[start : start + count]
-        assert list(dealt) == sorted(dealt)  # DC 1 takes the lowest ids
-        per_dc = np.bincount(dealt, minlength=len(store_counts) + 1)[1:]
-        assert list(per_dc) == _largest_remainder(count, list(store_counts))
+    # Only supplier trucks have no home DC.
+    assert ((dc_id == 0) == (types == "SUPPLIER")).all()
+    counts = list(store_counts)
+    for start, fleet, size in ((0, k_ref, r), (r, k - k_ref, a)):
+        for lo, hi, expected in ((start, start + fleet, _proportional(fleet, counts)),
+                                 (start + fleet, start + size,
+                                  _largest_remainder(size - fleet, counts))):
+            dealt = dc_id[lo:hi]
+            assert list(dealt) == sorted(dealt)  # dealt in dc_id order, DC 1 the lowest ids
+            assert list(np.bincount(dealt, minlength=len(counts) + 1)[1:]) == expected
 
 
 def test_trucks_of_test_config(generated, con):
@@ -376,14 +394,38 @@ def test_starter_fleet_split():
     assert store_counts.sum() == volume.stores
     fleet = deal_fleet(volume, store_counts)
     types = np.asarray(domain.TRUCK_TYPES)[fleet.type_code]
-    assert volume.assigned_fleet() == (40, 20)
-    assert ((types == "DC_FLEET") & fleet.refrigeration).sum() == 20
-    assert ((types == "DC_FLEET") & ~fleet.refrigeration).sum() == 20
-    assert ((types == "POOL") & fleet.refrigeration).sum() == 4
-    assert ((types == "POOL") & ~fleet.refrigeration).sum() == 4
-    assert (types == "SUPPLIER").sum() == 30 and len(types) == 78
+    assert volume.assigned_fleet() == (127, 51)
+    assert ((types == "DC_FLEET") & fleet.refrigeration).sum() == 51
+    assert ((types == "DC_FLEET") & ~fleet.refrigeration).sum() == 76
+    assert ((types == "POOL") & fleet.refrigeration).sum() == 9
+    assert ((types == "POOL") & ~fleet.refrigeration).sum() == 14
+    assert (types == "SUPPLIER").sum() == 30 and len(types) == 180
     assert not fleet.dc_id[np.isin(fleet.dc_id, [2, 7])].any()  # DCs without stores get none
+    # 18 DCs have stores: each first gets one truck of each class.
+    per_dc = np.bincount(fleet.dc_id[types == "DC_FLEET"], minlength=21)[1:]
+    assert (per_dc[store_counts > 0] >= 2).all()
     _check_fleet(volume, store_counts, fleet.type_code, fleet.dc_id, fleet.refrigeration)
+
+
+def test_starter_fleet_on_the_starter_placement():
+    cfg = create_default_config()
+    vol, seed = cfg.volume, cfg.seed
+    geos = master_geo.build_geographies(seed, vol.total_geographies, master_geo.load_city_pool(),
+                                        master_geo.load_zip_index(),
+                                        load_state_sales_tax(cfg.paths.dictionaries))
+    dc_geo = master_geo.place_dcs(seed, vol.dcs, geos)
+    stores = master_geo.stores_table(seed, geos, dc_geo,
+                                     master_geo.place_stores(seed, vol.stores, geos, dc_geo))
+    counts = np.bincount(stores.column("dc_id").to_numpy() - 1, minlength=vol.dcs)
+    fleet = deal_fleet(vol, counts)
+    homed = np.bincount(fleet.dc_id, minlength=vol.dcs + 1)[1:]
+    largest = int(np.argmax(counts))
+    assert (counts[largest], homed[largest]) == (34, 46)
+    assert homed.sum() == 150 and round(homed.sum() / vol.stores, 2) == 1.74
+    # Every DC with stores has a refrigerated truck, and none is short of 0.4 per store.
+    ref_home = np.bincount(fleet.dc_id[fleet.refrigeration], minlength=vol.dcs + 1)[1:]
+    assert (ref_home[counts > 0] > 0).all() and (homed >= 0.4 * counts).all()
+    _check_fleet(vol, counts, fleet.type_code, fleet.dc_id, fleet.refrigeration)
 
 
 def test_round_robin_deal(tmp_path):
@@ -394,7 +436,11 @@ def test_round_robin_deal(tmp_path):
     r = volume.refrigerated_trucks
     assert list(fleet.dc_id[:k_ref]) == [1, 2, 1, 2]
     assert list(fleet.dc_id[r : r + k - k_ref]) == [1, 2, 1, 2, 1, 2]
-    assert list(np.bincount(fleet.dc_id[fleet.dc_id > 0])[1:]) == [5, 5]
+    fleet_type = fleet.type_code == domain.TRUCK_TYPES.index("DC_FLEET")
+    assert list(np.bincount(fleet.dc_id[fleet_type])[1:]) == [5, 5]
+    # POOL trucks are homed by store count with no minimum: all at DC 1 here.
+    pool = fleet.type_code == domain.TRUCK_TYPES.index("POOL")
+    assert pool.sum() == 10 and set(fleet.dc_id[pool].tolist()) == {1}
 
 
 def test_plates_redraw_duplicates():
@@ -783,10 +829,10 @@ def test_starter_config_is_fast(tmp_path):
             ).fetchall()
         )  # fmt: skip
         assert split == {
-            ("DC_FLEET", True): 20,
-            ("DC_FLEET", False): 20,
-            ("POOL", True): 4,
-            ("POOL", False): 4,
+            ("DC_FLEET", True): 51,
+            ("DC_FLEET", False): 76,
+            ("POOL", True): 9,
+            ("POOL", False): 14,
             ("SUPPLIER", True): 12,
             ("SUPPLIER", False): 18,
         }
@@ -794,3 +840,48 @@ def test_starter_config_is_fast(tmp_path):
             "SELECT count(*) FROM dim_customers c ANTI JOIN dim_stores s "
             "ON c.primary_store_id = s.store_id"
         ).fetchone() == (0,)
+
+
+def test_master_refuses_an_unservable_fleet(tmp_path):
+    # One refrigerated truck cannot serve two DCs with stores.
+    path = tmp_path / "unservable.duckdb"
+    cfg = _config(path, refrigerated_trucks=1, non_refrigerated_trucks=12)
+    with MasterDataGenerator(cfg) as gen, pytest.raises(ConfigError) as err:
+        gen.generate_all()
+    message = str(err.value)
+    match = re.search(r"DC (\d+) would get no refrigerated truck .* at least (\d+)", message)
+    assert match, message
+    unserved, needed = int(match.group(1)), int(match.group(2))
+    assert unserved in (1, 2) and needed > 1
+    with duckdb.connect(str(path)) as con:  # nothing was written
+        assert con.execute("SELECT count(*) FROM information_schema.tables").fetchone() == (0,)
+    # The number named is the smallest that serves every DC.
+    for trucks, servable in ((needed - 1, False), (needed, True)):
+        other = _config(tmp_path / f"r{trucks}.duckdb", refrigerated_trucks=trucks,
+                        non_refrigerated_trucks=12)
+        if servable:
+            with MasterDataGenerator(other) as gen:
+                gen.generate_all()
+            with duckdb.connect(str(tmp_path / f"r{trucks}.duckdb")) as con:
+                assert con.execute(
+                    "SELECT count(DISTINCT dc_id) FROM dim_trucks WHERE refrigeration "
+                    "AND dc_id IS NOT NULL").fetchone() == (2,)
+        elif trucks >= 1:
+            with MasterDataGenerator(other) as gen, pytest.raises(ConfigError):
+                gen.generate_all()
+
+
+def test_master_warns_of_a_dc_short_of_trucks(tmp_path, caplog):
+    cfg = _config(tmp_path / "short.duckdb", stores=20, refrigerated_trucks=3,
+                  non_refrigerated_trucks=0)
+    with caplog.at_level("WARNING"), MasterDataGenerator(cfg) as gen:
+        gen.generate_all()
+    warned = [r.getMessage() for r in caplog.records if "W-04" in r.getMessage()]
+    assert warned and "fewer than 0.4 trucks per store" in warned[0]
+    with duckdb.connect(str(tmp_path / "short.duckdb")) as con:
+        short = con.execute(
+            "SELECT d.dc_id FROM dim_distribution_centers d "
+            "JOIN (SELECT dc_id, count(*) AS n FROM dim_stores GROUP BY 1) s USING (dc_id) "
+            "LEFT JOIN (SELECT dc_id, count(*) AS k FROM dim_trucks GROUP BY 1) t USING (dc_id) "
+            "WHERE coalesce(t.k, 0) < 0.4 * s.n ORDER BY 1").fetchall()
+    assert short and all(str(d) in warned[0] for (d,) in short)

@@ -100,10 +100,16 @@ def test_order_ids_follow_created_time(cand: OnlineCandidates) -> None:
     assert n > 300
     ids = cand.order_id.to_pylist()
     assert len(set(ids)) == n
-    assert all(i.startswith("ONL20241127") and len(i) == 18 for i in ids)
-    by_seq = np.argsort(cand.seq)
-    np.testing.assert_array_equal(cand.seq[by_seq], np.arange(1, n + 1))
-    assert (np.diff(cand.created_us[by_seq]) >= 0).all()
+    assert all(i.startswith("ONL20241127") and len(i) == 22 for i in ids)
+    # ONL + YYYYMMDD + dc_id(4) + seq(7): seq runs 1.. within each DC unit by created time.
+    assert [int(i[11:15]) for i in ids] == cand.unit_id.tolist()
+    assert [int(i[15:]) for i in ids] == cand.seq.tolist()
+    assert set(cand.unit_id.tolist()) == {1, 2}
+    for unit in (1, 2):
+        mine = np.flatnonzero(cand.unit_id == unit)
+        by_seq = mine[np.argsort(cand.seq[mine])]
+        np.testing.assert_array_equal(cand.seq[by_seq], np.arange(1, mine.size + 1))
+        assert (np.diff(cand.created_us[by_seq]) >= 0).all()
     offset = cand.created_us - day_start_us(DAY)
     assert offset.min() >= 0 and offset.max() < 86_340_000_000
 
@@ -333,8 +339,10 @@ def test_partial_fills_keep_filled_quantities_and_renumber(partial, cand) -> Non
     # Orders whose lines all filled 0 are not written and leave gaps in the ids.
     written = np.bincount(cand.line_order[kept], minlength=len(cand)) > 0
     assert headers.num_rows == int(written.sum()) < len(cand)
-    seqs = np.sort([int(i[-7:]) for i in headers.column("OrderId").to_pylist()])
-    assert seqs.max() - seqs.min() + 1 > seqs.shape[0]
+    ids = headers.column("OrderId").to_pylist()
+    for unit in ("0001", "0002"):
+        seqs = np.sort([int(i[-7:]) for i in ids if i[11:15] == unit])
+        assert seqs.max() - seqs.min() + 1 > seqs.shape[0]
     assert headers.column("OrderId").to_pylist() == sorted(headers.column("OrderId").to_pylist())
 
 
@@ -377,10 +385,30 @@ def test_fills_must_match_the_events(host: Host, cand: OnlineCandidates) -> None
 
 def test_pure_function_takes_an_explicit_stream() -> None:
     cust = customers()
-    kwargs = dict(orders_per_day=20, seasonal=1.0, customer_primary_store=cust.primary_store_id,
+    members = cust.customer_id[STORE_DC[cust.primary_store_id - 1] == 2]
+    kwargs = dict(unit_id=2, orders_per_day=60, seasonal=1.0, unit_customers=members,
+                  total_customers=len(cust.customer_id),
+                  customer_primary_store=cust.primary_store_id,
                   store_dc_id=STORE_DC, popularity=np.ones(N_PRODUCTS),
                   available=np.arange(N_PRODUCTS))
-    a = generate_online_candidates(stream(3, "online.orders", DAY, 0), DAY, **kwargs)
-    b = generate_online_candidates(stream(3, "online.orders", DAY, 0), DAY, **kwargs)
+    a = generate_online_candidates(stream(3, "online.orders", DAY, 2), DAY, **kwargs)
+    b = generate_online_candidates(stream(3, "online.orders", DAY, 2), DAY, **kwargs)
     np.testing.assert_array_equal(a.created_us, b.created_us)
     np.testing.assert_array_equal(a.line_qty, b.line_qty)
+    # Customers come only from the unit's list; its count ~ Poisson(60 × c_u / C).
+    assert len(a) > 0 and np.isin(a.customer_id, members).all()
+    rng = stream(3, "online.orders", DAY, 2)
+    assert len(a) == int(rng.poisson(np.array([60.0 * len(members) / len(cust.customer_id)]))[0])
+
+
+def test_unit_without_customers_draws_nothing() -> None:
+    cust = customers()
+    rng = stream(3, "online.orders", DAY, 3)
+    state = rng.bit_generator.state
+    cand = generate_online_candidates(
+        rng, DAY, unit_id=3, orders_per_day=60, seasonal=1.0,
+        unit_customers=np.zeros(0, np.int64), total_customers=len(cust.customer_id),
+        customer_primary_store=cust.primary_store_id, store_dc_id=STORE_DC,
+        popularity=np.ones(N_PRODUCTS), available=np.arange(N_PRODUCTS))
+    assert len(cand) == 0 and len(cand.store_events) == 0 and len(cand.dc_events) == 0
+    assert rng.bit_generator.state == state  # nothing was drawn

@@ -13,6 +13,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
@@ -96,14 +97,14 @@ def truck_moves_batch() -> pa.Table:
 
 
 def payments_batch() -> pa.Table:
-    ids = ["TXNRCP2024112900003000017-1", "TXNONL202411290000042-1",
-           "TXNONL202411290000042-2", "TXNRET2024112900012000001-1"]
+    ids = ["TXNRCP2024112900003000017-1", "TXNONL2024112900070000042-1",
+           "TXNONL2024112900070000042-2", "TXNRET2024112900012000001-1"]
     return _batch("fact_payments", {
         "TransactionId": ids,
         "EventTS": [T + timedelta(seconds=2), T, T + timedelta(seconds=1),
                     T_LATER + timedelta(seconds=1)],
         "ReceiptId": ["RCP2024112900003000017", None, None, "RET2024112900012000001"],
-        "OrderId": [None, "ONL202411290000042", "ONL202411290000042", None],
+        "OrderId": [None, "ONL2024112900070000042", "ONL2024112900070000042", None],
         "StoreID": [3, None, None, 12], "CustomerID": [10, 20, 20, 11],
         "TenderType": ["CASH", "PAYPAL", "PAYPAL", "CREDIT_CARD"], "Attempt": [1, 1, 2, 1],
         "Status": ["APPROVED", "DECLINED", "APPROVED", "REFUNDED"],
@@ -114,7 +115,7 @@ def payments_batch() -> pa.Table:
 
 
 def stockouts_batch() -> pa.Table:
-    ids = [20241129000000001, 20241129000000002]
+    ids = [2024112900700000001, 2024112900700000002]
     return _batch("stockouts", {
         "StockoutId": ids, "EventTS": [T, T_LATER], "StoreID": [3, None], "DCID": [None, 7],
         "ProductID": [7, 9], "LastKnownQuantity": [2, 40], "UnfilledQuantity": [1, 0],
@@ -132,18 +133,18 @@ def store_ops_batch() -> pa.Table:
 
 def dc_txn_batch() -> pa.Table:
     return _batch("dc_inventory_txn", {
-        "TxnId": [20241129000000001], "EventTS": [T], "DCID": [7], "ProductID": [9],
+        "TxnId": [2024112900700000001], "EventTS": [T], "DCID": [7], "ProductID": [9],
         "TxnType": ["SALE"], "Quantity": [-1], "Balance": [40],
-        "Source": ["ONL202411290000042"], "TruckID": [None],
-    }, ["20241129000000001"])
+        "Source": ["ONL2024112900070000042"], "TruckID": [None],
+    }, ["2024112900700000001"])
 
 
 def store_txn_batch() -> pa.Table:
     return _batch("store_inventory_txn", {
-        "TxnId": [20241129000000001], "EventTS": [T], "StoreID": [3], "ProductID": [7],
+        "TxnId": [2024112900700000001], "EventTS": [T], "StoreID": [3], "ProductID": [7],
         "TxnType": ["SALE"], "Quantity": [-2], "Balance": [0],
         "Source": ["RCP2024112900003000017"],
-    }, ["20241129000000001"])
+    }, ["2024112900700000001"])
 
 
 def truck_inventory_batch() -> pa.Table:
@@ -169,8 +170,12 @@ def built(name: str) -> pa.Table:
     return build_outbox_rows(name, BATCHES[name]())
 
 
+# Store → DC unit by store index: every store of the fixtures is at DC 7 except store 12 (DC 2).
+STORE_UNIT = np.where(np.arange(1, 43) == 12, 2, 7)
+
+
 def day_events() -> pa.Table:
-    return assign_outbox_ids(DAY, [built(name) for name in BATCHES])
+    return assign_outbox_ids(DAY, [built(name) for name in BATCHES], STORE_UNIT)
 
 
 # --- payload models ----------------------------------------------------------------------
@@ -245,7 +250,7 @@ def test_one_valid_event_per_fact_row(name):
     assert set(rows.column("attempts").to_pylist()) == {0}
     assert rows.column("last_attempt_ts").null_count == rows.num_rows
     assert rows.column("sent_ts").null_count == rows.num_rows
-    assert set(rows.column("schema_version").to_pylist()) == {"1.0"}
+    assert set(rows.column("schema_version").to_pylist()) == {"2.0"}
     assert set(rows.column("source").to_pylist()) == {"retail-datagen"}
     assert rows.column("trace_id").to_pylist() == batch.column("TraceId").to_pylist()
     assert rows.column("event_ts").equals(batch.column("EventTS"))
@@ -280,12 +285,12 @@ def test_message_types_per_row():
     ("truck_moves", ["dc:7"] * 6, ["SHP2024112800070004200001"] * 6),
     ("truck_inventory", ["dc:7", "dc:7"], ["SHP2024112800070004200001"] * 2),
     ("fact_payments",
-     ["store:3", "order:ONL202411290000042", "order:ONL202411290000042", "store:12"],
-     ["RCP2024112900003000017", "ONL202411290000042", "ONL202411290000042",
+     ["store:3", "order:ONL2024112900070000042", "order:ONL2024112900070000042", "store:12"],
+     ["RCP2024112900003000017", "ONL2024112900070000042", "ONL2024112900070000042",
       "RET2024112900012000001"]),
     ("stockouts", ["store:3", "dc:7"], [None, None]),
     ("store_ops", ["store:3", "store:3"], [None, None]),
-    ("dc_inventory_txn", ["dc:7"], ["ONL202411290000042"]),
+    ("dc_inventory_txn", ["dc:7"], ["ONL2024112900070000042"]),
     ("store_inventory_txn", ["store:3"], ["RCP2024112900003000017"]),
 ])
 def test_partition_keys_and_correlation_ids(name, partitions, correlations):
@@ -322,7 +327,7 @@ def test_payload_value_formats():
 
 def _sample_batch(logical: str) -> pa.Table:
     """Two rows with a value in every column, valid for the partition and type rules."""
-    values = {"receipt_id_ext": "RCP2024112900003000017", "order_id_ext": "ONL202411290000001",
+    values = {"receipt_id_ext": "RCP2024112900003000017", "order_id_ext": "ONL2024112900010000001",
               "shipment_id": "SHP2024112800070004200001", "campaign_id": "CMP2024112901"}
     selector = schemas.message_type_column(logical)
     if selector is not None:
@@ -412,7 +417,15 @@ def test_outbox_ids_follow_event_ts_table_order_and_trace_id():
     n = sum(b().num_rows for b in BATCHES.values())
     assert events.num_rows == n
     ids = events.column("outbox_id").to_pylist()
-    assert ids == [20241129 * 1_000_000_000 + i for i in range(1, n + 1)]
+    # Numbered per unit-day: the events of store 12 (unit 2) apart from the rest (unit 7).
+    units = [2 if key == "store:12" else 7 for key in events.column("partition_key").to_pylist()]
+    assert units.count(2) == 2
+    seen = {2: 0, 7: 0}
+    expected = []
+    for unit in units:
+        seen[unit] += 1
+        expected.append(20241129 * 10**11 + unit * 10**8 + seen[unit])
+    assert ids == expected
     rank = {name: i for i, name in enumerate(schema.FACT_TABLES)}
     keys = [(row["event_ts"], rank[row["trace_id"].split(":")[0]], row["trace_id"])
             for row in events.to_pylist()]
@@ -429,14 +442,15 @@ def test_outbox_ids_follow_event_ts_table_order_and_trace_id():
 
 def test_outbox_ids_are_independent_of_input_order():
     forward = day_events()
-    backward = assign_outbox_ids(DAY, [built(name) for name in reversed(list(BATCHES))])
+    backward = assign_outbox_ids(DAY, [built(name) for name in reversed(list(BATCHES))],
+                                 STORE_UNIT)
     assert forward.equals(backward)
-    assert assign_outbox_ids(DAY, []).num_rows == 0
+    assert assign_outbox_ids(DAY, [], STORE_UNIT).num_rows == 0
 
 
 def test_outbox_ids_reject_other_days():
     with pytest.raises(SchemaContractError, match="other days"):
-        assign_outbox_ids(DAY + timedelta(days=1), [built("receipts")])
+        assign_outbox_ids(DAY + timedelta(days=1), [built("receipts")], STORE_UNIT)
 
 
 # --- consumer helpers on DuckDB ----------------------------------------------------------

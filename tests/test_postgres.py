@@ -364,9 +364,15 @@ def test_typed_errors_match_duckdb(pg_schema, tmp_path):
         assert gen._target.table_exists("dim_customers")
     finally:
         gen.close()
+    # A version 1.0 database is refused even without facts: only master --force rewrites it.
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE gen_metadata SET value = '1.0' WHERE key = 'schema_version'")
+    with pytest.raises(StateMismatchError, match="master --force"):
+        _facts(config, url, day3, day3)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE gen_metadata SET value = '{schema.SCHEMA_VERSION}' "
+                             "WHERE key = 'schema_version'")
     engine.dispose()
     assert _facts(config, url, day3, day3).days_generated == 1
 
@@ -399,6 +405,7 @@ def _state_rows(n: int) -> pa.Table:
     """gen_state_pending_returns rows with awkward strings, NULLs and big numbers."""
     promo = ["", None, 'a "quoted", comma', "line\nbreak", "\\N", "ünïcode"]
     return pa.table({
+        "unit_id": pa.array([i % 3 for i in range(n)], pa.int16()),
         "return_date": pa.array([date(2024, 11, 25) + timedelta(days=i % 3) for i in range(n)],
                                 pa.date32()),
         "receipt_id_ext": [f"RCP{i:012d}" for i in range(n)],
@@ -434,7 +441,7 @@ def test_copy_and_upsert_round_trip(pg_schema, rows):
         fetched = target.query_arrow(f"SELECT * FROM {name} WHERE line_num = ? "
                                      "ORDER BY receipt_id_ext", [1])
         assert fetched.cast(data.schema).equals(data)
-        changed = data.set_column(11, "promo_code", pa.array(["X"] * rows, pa.string()))
+        changed = data.set_column(12, "promo_code", pa.array(["X"] * rows, pa.string()))
         assert target.upsert(name, changed) == rows
         assert target.query_arrow(query).cast(data.schema).equals(changed)
         target.execute(f"DELETE FROM {name} WHERE return_date <= ?", [date(2024, 11, 25)])
@@ -447,7 +454,7 @@ def test_copy_and_upsert_round_trip(pg_schema, rows):
         assert target.fetchall(f"SELECT count(*) FROM {name} WHERE quantity = 0")[0][0] == sum(
             1 for i in range(rows) if i % 3 and i % 5 == 0)
         times = pa.table({
-            "shipment_id": ["SHP1", "SHP2"], "truck_id": pa.array([1, 2], pa.int64()),
+            "unit_id": pa.array([1, 1], pa.int16()), "shipment_id": ["SHP1", "SHP2"], "truck_id": pa.array([1, 2], pa.int64()),
             "dc_id": pa.array([1, 1], pa.int64()), "store_id": pa.array([3, 4], pa.int64()),
             "refrigerated": [True, False], "unit_count": pa.array([10, 0], pa.int32()),
             **{c: pa.array([datetime(2024, 11, 25, 23, 59, 59, 999999),

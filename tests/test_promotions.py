@@ -158,15 +158,18 @@ def test_bogo_lines_have_qty_two_or_more() -> None:
     assert (bogo.column("Qty").to_numpy() >= 2).all()
 
 
-def test_decide_fills_visits_and_is_deterministic() -> None:
+def test_decide_returns_codes_and_is_deterministic() -> None:
     host, r = _sales_with_promotions()
-    assert r.visits.promo_code.dtype == np.int8
-    assert (r.visits.promo_code >= 0).any()
+    assert r.codes.dtype == np.int8 and r.codes.shape == (len(r.visits),)
+    assert (r.codes >= 0).any()
     # Visits with no candidate line never get a code.
     has_line = np.bincount(r.lines.visit_index, minlength=len(r.visits)) > 0
-    assert (r.visits.promo_code[~has_line] == -1).all()
+    assert (r.codes[~has_line] == -1).all()
+    before = {name: getattr(r.visits, name).copy() for name in vars(r.visits)}
     again = host._decide_promotions(r.ctx, r.visits, r.lines)
-    assert np.array_equal(again, r.visits.promo_code)
+    assert np.array_equal(again, r.codes)
+    # Deciding leaves the visits as they were.
+    assert all(np.array_equal(getattr(r.visits, k), v) for k, v in before.items())
     _, r2 = _sales_with_promotions()
     assert r.promotions.equals(r2.promotions) and r.promo_lines.equals(r2.promo_lines)
 

@@ -118,7 +118,6 @@ def test_visit_times_seq_and_hour_23() -> None:
     assert np.array_equal((v.ts_us - start) // US_PER_HOUR, v.hour)
     late = v.ts_us[v.hour == 23]
     assert late.size > 0 and (late < start + 23 * US_PER_HOUR + 59 * 60 * 1_000_000).all()
-    assert (v.promo_code == -1).all()
 
 
 def test_visits_only_in_open_hours_and_closed_day() -> None:

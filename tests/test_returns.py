@@ -20,7 +20,7 @@ from online_fixtures import (
 )
 from retail_datagen import domain, money
 from retail_datagen.db.fact_schema import GENERATOR_NAMES
-from retail_datagen.db.schema import arrow_schema
+from retail_datagen.db.schema import arrow_schema, carried_schema
 from retail_datagen.generators.fact_generators.payments_mixin import PROCESSING_MS
 from retail_datagen.generators.fact_generators.returns_mixin import (
     DISPOSITIONS,
@@ -80,7 +80,7 @@ def _all(made, part: str) -> pa.Table:
 
 
 def test_pending_rows_have_the_state_schema_and_order(pending: pa.Table) -> None:
-    assert pending.schema.equals(arrow_schema("gen_state_pending_returns"))
+    assert pending.schema.equals(carried_schema("gen_state_pending_returns"))
     assert pending.num_rows > 0
     keys = list(zip(pending.column("return_date").to_pylist(),
                     pending.column("receipt_id_ext").to_pylist(),
@@ -313,7 +313,7 @@ def test_returns_are_deterministic(host: Host, pending: pa.Table, made) -> None:
 
 
 def test_nothing_due_makes_nothing(host: Host) -> None:
-    empty = arrow_schema("gen_state_pending_returns").empty_table()
+    empty = carried_schema("gen_state_pending_returns").empty_table()
     batch = host._generate_returns(day_context(SALE_DAY + timedelta(days=3)), empty)
     assert batch.receipts.num_rows == batch.receipt_lines.num_rows == 0
     assert batch.payments.num_rows == 0 and len(batch.store_events) == 0
@@ -322,5 +322,5 @@ def test_nothing_due_makes_nothing(host: Host) -> None:
     pending = host._schedule_returns(day_context(SALE_DAY), empty_sales,
                                      sale_batch(SALE_DAY, per_store=1)[1].slice(0, 0))
     assert pending.num_rows == 0
-    assert pending.schema.equals(arrow_schema("gen_state_pending_returns"))
+    assert pending.schema.equals(carried_schema("gen_state_pending_returns"))
     assert N_CUSTOMERS > 0

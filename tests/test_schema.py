@@ -106,7 +106,7 @@ def test_table_counts_and_order() -> None:
     assert schema.DIM_TABLES[0] == "dim_geographies"
     assert schema.DIM_TABLES[-1] == "dim_products"
     assert schema.OUTBOX_TABLE == "streaming_outbox"
-    assert schema.SCHEMA_VERSION == "1.0"
+    assert schema.SCHEMA_VERSION == "2.0"
     expected = {*schema.DIM_TABLES, *_fact_db_names(), "streaming_outbox", *schema.STATE_TABLES}
     assert set(schema.metadata.tables) == expected
     assert len(schema.STATE_TABLES) == 11
@@ -143,9 +143,21 @@ def test_primary_keys_in_listed_order(logical: str) -> None:
 
 def test_state_table_keys() -> None:
     assert schema.primary_key("gen_watermark") == ("id",)
-    assert schema.primary_key("gen_state_inventory") == ("node_type", "node_id", "product_id")
-    assert schema.primary_key("gen_state_supplier_orders") == ("dc_id", "product_id", "order_day")
-    assert schema.primary_key("gen_state_pending_returns") == ("receipt_id_ext", "line_num")
+    assert schema.primary_key("gen_state_inventory") == (
+        "unit_id", "node_type", "node_id", "product_id")
+    assert schema.primary_key("gen_state_supplier_orders") == (
+        "unit_id", "dc_id", "product_id", "order_day")
+    assert schema.primary_key("gen_state_pending_returns") == (
+        "unit_id", "receipt_id_ext", "line_num")
+    # Every unit-scoped state table leads its key with unit_id SMALLINT (sharding.md §4).
+    network_wide = {"gen_metadata", "gen_watermark", "gen_day_log"}
+    for name in schema.STATE_TABLES:
+        leads = schema.primary_key(name)[0] == "unit_id"
+        assert leads == (name not in network_wide), name
+        if leads:
+            assert schema.arrow_schema(name).field("unit_id").type == pa.int16()
+            assert schema.arrow_schema(name).names[0] == "unit_id"
+            assert "unit_id" not in schema.carried_schema(name).names
 
 
 def test_foreign_keys_point_only_at_dimensions() -> None:
@@ -174,7 +186,7 @@ def test_outbox_definition() -> None:
     assert [tuple(c.name for c in ix.columns) for ix in outbox.indexes] == [("status", "event_ts")]
     ddl = schema.duckdb_ddl("streaming_outbox")
     assert "DEFAULT 'pending'" in ddl and "DEFAULT 0" in ddl
-    assert "DEFAULT '1.0'" in ddl and "DEFAULT 'retail-datagen'" in ddl
+    assert "DEFAULT '2.0'" in ddl and "DEFAULT 'retail-datagen'" in ddl
     assert "PRIMARY KEY" not in ddl and "UNIQUE" not in ddl
 
 
@@ -266,7 +278,7 @@ def test_duckdb_ddl_keys_per_table_kind() -> None:
     dim_ddl = schema.duckdb_ddl("dim_stores")
     assert 'PRIMARY KEY ("store_id")' in dim_ddl and "REFERENCES" not in dim_ddl
     assert '"state" VARCHAR NOT NULL' in schema.duckdb_ddl("dim_geographies")
-    assert 'PRIMARY KEY ("node_type", "node_id", "product_id")' in schema.duckdb_ddl(
+    assert 'PRIMARY KEY ("unit_id", "node_type", "node_id", "product_id")' in schema.duckdb_ddl(
         "gen_state_inventory"
     )
 
@@ -356,7 +368,7 @@ def test_outbox_defaults_apply(tmp_path) -> None:
         row = con.execute(
             "SELECT status, attempts, schema_version, source FROM streaming_outbox"
         ).fetchone()
-        assert row == ("pending", 0, "1.0", "retail-datagen")
+        assert row == ("pending", 0, "2.0", "retail-datagen")
     finally:
         con.close()
 
@@ -372,12 +384,13 @@ def test_upsert_arrow_replaces_by_key(tmp_path) -> None:
         assert con.execute("SELECT id, last_day FROM gen_watermark").fetchall() == [
             (1, date(2024, 11, 26))
         ]
-        trucks = pa.table({"truck_id": [1, 2], "available_at": [datetime(2024, 1, 1)] * 2})
+        trucks = pa.table({"unit_id": pa.array([1, 1], pa.int16()), "truck_id": [1, 2],
+                           "available_at": [datetime(2024, 1, 1)] * 2})
         eng.upsert_arrow(con, "gen_state_trucks", trucks)
-        later = trucks.slice(1).set_column(1, "available_at", pa.array([datetime(2024, 1, 2)]))
+        later = trucks.slice(1).set_column(2, "available_at", pa.array([datetime(2024, 1, 2)]))
         eng.upsert_arrow(con, "gen_state_trucks", later)
         got = con.execute("SELECT * FROM gen_state_trucks ORDER BY truck_id").fetchall()
-        assert got == [(1, datetime(2024, 1, 1)), (2, datetime(2024, 1, 2))]
+        assert got == [(1, 1, datetime(2024, 1, 1)), (1, 2, datetime(2024, 1, 2))]
         with pytest.raises(UnknownTableError):
             eng.upsert_arrow(con, "receipts", _receipt_batch())
     finally:

@@ -151,12 +151,22 @@ def test_foot_traffic_empty_input_has_schema() -> None:
 # --- BLE pings -----------------------------------------------------------------------------------
 
 
+def _unit_dsids(day, units) -> list[int]:
+    """DSIDs YYYYMMDD × 10^11 + u × 10^8 + n, n counting rows within each unit (sharding.md §3)."""
+    seen: dict[int, int] = {}
+    out = []
+    for unit in np.asarray(units).tolist():
+        seen[unit] = seen.get(unit, 0) + 1
+        out.append(int(day.strftime("%Y%m%d")) * 10**11 + unit * 10**8 + seen[unit])
+    return out
+
+
 def test_ble_pings_schema_and_dsids(day_batches) -> None:
     pings, ctx = day_batches["pings"], day_batches["ctx"]
     assert pings.schema == BLE_PINGS_SCHEMA
     ids = _np(pings, "PingId")
-    base = int(ctx.day.strftime("%Y%m%d")) * 1_000_000_000
-    assert ids.tolist() == list(range(base + 1, base + pings.num_rows + 1))
+    units = day_batches["host"]._master.stores.dc_id[_np(pings, "StoreID") - 1]
+    assert ids.tolist() == _unit_dsids(ctx.day, units)
     ts, store, seq = _ts(pings), _np(pings, "StoreID"), _np(pings, "VisitSeq")
     key = np.lexsort((seq, store, ts))
     assert (key == np.arange(pings.num_rows)).all()  # rows already in (event_ts, store, seq) order
@@ -301,8 +311,8 @@ def test_zone_changes_k_minus_one_per_visit(day_batches) -> None:
     assert (c_count == k - 1).all()
     assert (_np(changes, "FromZone") != _np(changes, "ToZone")).all()
     ids = _np(changes, "ZoneChangeId")
-    base = int(ctx.day.strftime("%Y%m%d")) * 1_000_000_000
-    assert ids.tolist() == list(range(base + 1, base + changes.num_rows + 1))
+    units = day_batches["host"]._master.stores.dc_id[_np(changes, "StoreID") - 1]
+    assert ids.tolist() == _unit_dsids(ctx.day, units)
     assert (np.diff(_ts(changes)) >= 0).all()
 
 
@@ -418,9 +428,18 @@ def test_ping_dsid_order_does_not_depend_on_draw_order() -> None:
             visits.visit_seq[lo:hi], visits.customer_id[lo:hi],
             stream(1, "ble.visit", WEEKDAY, sid), stream(1, "ble.pings", WEEKDAY, sid)))
     ble_ids = make_customers().ble_id
-    forward = ble_pings_table(WEEKDAY, draws, ble_ids)
-    assert ble_pings_table(WEEKDAY, draws[::-1], ble_ids).equals(forward)
-    assert ble_pings_table(WEEKDAY, [], ble_ids).schema == BLE_PINGS_SCHEMA
+    # Stores alternate between DC units 3 and 5: ids count within each unit.
+    store_unit = np.where(stores.store_id % 2 == 1, 3, 5)
+    forward = ble_pings_table(WEEKDAY, draws, ble_ids, store_unit)
+    assert ble_pings_table(WEEKDAY, draws[::-1], ble_ids, store_unit).equals(forward)
+    assert ble_pings_table(WEEKDAY, [], ble_ids, store_unit).schema == BLE_PINGS_SCHEMA
+    units = store_unit[_np(forward, "StoreID") - 1]
+    assert set(units.tolist()) == {3, 5}
+    assert _np(forward, "PingId").tolist() == _unit_dsids(WEEKDAY, units)
+    # Zone changes take the unit their pings carry.
+    changes = customer_zone_changes_table(forward)
+    assert _np(changes, "ZoneChangeId").tolist() == _unit_dsids(
+        WEEKDAY, store_unit[_np(changes, "StoreID") - 1])
 
 
 def test_mixins_define_distinct_methods_and_document_themselves() -> None:

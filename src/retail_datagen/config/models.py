@@ -144,28 +144,11 @@ class VolumeConfig(_Section):
         fleet = self.refrigerated_trucks + self.non_refrigerated_trucks
         if fleet < 1:
             raise ValueError("refrigerated_trucks: the DC fleet needs at least one truck")
-        k, k_ref = self.assigned_fleet()
-        if self.trucks_per_dc is not None:
-            if k > fleet:
-                raise ValueError(
-                    f"trucks_per_dc: trucks_per_dc x dcs must be <= the fleet ({k} > {fleet})"
-                )
-            pool = fleet - k
-            pool_ref = self.refrigerated_trucks - k_ref
-            if self.trucks_per_dc == 0 or (k_ref < self.dcs and pool_ref < 1):
-                # Round-robin deals refrigerated trucks first: DCs beyond k_ref get none of
-                # their own and need a refrigerated pool truck.
-                raise ValueError(
-                    "trucks_per_dc: some DC gets no refrigerated truck of its own and the pool "
-                    "has no refrigerated truck; add refrigerated_trucks or lower trucks_per_dc"
-                )
-            if pool < 1 and k < self.dcs:
-                raise ValueError("trucks_per_dc: some DC has no truck and the pool is empty")
-        elif self.dcs > 1 and self.refrigerated_trucks - k_ref < 1:
+        k, _ = self.assigned_fleet()
+        # Servability needs the store placement, so master checks it (master_fleet).
+        if self.trucks_per_dc is not None and k > fleet:
             raise ValueError(
-                "truck_dc_assignment_rate: with several DCs the pool needs at least one "
-                f"refrigerated truck (refrigerated_trucks {self.refrigerated_trucks} - "
-                f"assigned {k_ref} < 1); lower the rate or add refrigerated trucks"
+                f"trucks_per_dc: trucks_per_dc x dcs must be <= the fleet ({k} > {fleet})"
             )
         return self
 
@@ -278,7 +261,7 @@ class HistoricalConfig(_Section):
 class PerformanceConfig(_Section):
     max_cpu_percent: float = Field(default=100.0, gt=0, le=100)
     max_workers: int | None = Field(default=None, ge=1)
-    batch_hours: int = Field(default=1, ge=1, le=24)
+    batch_hours: int = Field(default=24, ge=1, le=24)
 
     def get_max_workers(self) -> int:
         """``max_workers``, or the CPU share allowed by ``max_cpu_percent``."""

@@ -13,7 +13,7 @@ from retail_datagen.errors import ConfigFileNotFoundError
 STARTER_CONFIG: dict[str, Any] = {
     "seed": 42,
     "volume": {
-        "stores": 86, "dcs": 20, "refrigerated_trucks": 24, "non_refrigerated_trucks": 24,
+        "stores": 86, "dcs": 20, "refrigerated_trucks": 60, "non_refrigerated_trucks": 90,
         "total_geographies": 20, "total_customers": 403000, "total_products": 10000,
         "customers_per_day": 427, "items_per_ticket_mean": 8.2,
         "online_orders_per_day": 653, "marketing_impressions_per_day": 8950,
@@ -34,7 +34,7 @@ STARTER_CONFIG: dict[str, Any] = {
               "duckdb": "data/retail.duckdb"},
     "stream": {"hub": "retail-events"},
     "historical": {"start_date": "2024-01-01"},
-    "performance": {"max_cpu_percent": 100.0, "max_workers": None, "batch_hours": 1},
+    "performance": {"max_cpu_percent": 100.0, "max_workers": None, "batch_hours": 24},
 }
 
 TEST_VOLUME_OVERRIDES: dict[str, Any] = {

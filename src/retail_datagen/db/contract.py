@@ -1,4 +1,5 @@
-"""Checks against the schema contract shared by the DuckDB and SQLAlchemy engines.
+"""Checks against the schema contract shared by the DuckDB and SQLAlchemy engines, and the
+mapping of PascalCase generator batches onto it (:func:`map_batch`).
 
 Both engines refuse an Arrow batch whose columns the table does not have, and both compare
 existing tables with their contract before writing. The wording of those errors, and the remedy
@@ -11,8 +12,12 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
+from retail_datagen.db import schema
 from retail_datagen.db.schema import DIM_TABLES, duckdb_columns, table
 from retail_datagen.errors import SchemaContractError, SchemaMismatchError
+
+#: The trace-id column generator batches carry when outbox events are built (not a contract column).
+TRACE_ID = "TraceId"
 
 # Longest list of positional differences reported per table; after a dropped column every later
 # position differs, and the missing/unexpected lines already say what happened.
@@ -105,4 +110,29 @@ def check_existing_tables(found: Iterable[tuple[str, list[tuple[str, str]]]]) ->
     )
 
 
-__all__ = ["check_existing_tables", "checked_columns", "table_diff"]
+
+
+def map_batch(name: str, batch: pa.Table) -> pa.Table:
+    """Rename a generator batch to the contract columns, in DDL order, with contract types.
+
+    Raises:
+        SchemaContractError: a column is unmapped or a contract column is missing.
+    """
+    logical = schema.logical_fact_name(name)
+    mapping = schema.GENERATOR_NAMES[logical]
+    present = [c for c in batch.column_names if c != TRACE_ID]
+    unknown = [c for c in present if c not in mapping]
+    missing = [g for g in mapping if g not in batch.column_names]
+    if unknown or missing:
+        raise SchemaContractError(
+            f"{logical}: batch columns do not match the contract "
+            f"(unmapped: {unknown}, missing: {missing})")
+    target = schema.arrow_schema(logical)
+    by_db = {mapping[g]: batch.column(g) for g in present}
+    try:
+        return pa.table([by_db[f.name].cast(f.type) for f in target], schema=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaContractError(f"{logical}: cannot cast to the contract: {exc}") from exc
+
+
+__all__ = ["TRACE_ID", "check_existing_tables", "checked_columns", "map_batch", "table_diff"]

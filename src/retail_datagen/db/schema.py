@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from sqlalchemy import (
     BigInteger,
@@ -53,7 +54,7 @@ from retail_datagen.db.fact_schema import (
 )
 from retail_datagen.errors import UnknownTableError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 
 #: Dimension tables in generation order.
 DIM_TABLES: tuple[str, ...] = (
@@ -218,7 +219,15 @@ Table(
 
 # --- generator state (fact-tables.md §21) -----------------------------------------------------
 
-_NODE_KEY = ("node_type", "node_id", "product_id")
+# Every unit-scoped state table leads with the unit that owns the row (sharding.md §4), so a
+# unit loads only its own rows.
+UNIT_COLUMN = "unit_id"
+_NODE_KEY = (UNIT_COLUMN, "node_type", "node_id", "product_id")
+
+
+def _unit() -> Column:
+    return _col(UNIT_COLUMN, SmallInteger)
+
 
 Table(
     "gen_metadata",
@@ -244,6 +253,7 @@ Table(
 Table(
     "gen_initial_inventory",
     metadata,
+    _unit(),
     _col("node_type", String),
     _col("node_id", BigInteger),
     _col("product_id", BigInteger),
@@ -254,6 +264,7 @@ Table(
 Table(
     "gen_state_inventory",
     metadata,
+    _unit(),
     _col("node_type", String),
     _col("node_id", BigInteger),
     _col("product_id", BigInteger),
@@ -265,7 +276,8 @@ Table(
 Table(
     "gen_state_shipments",
     metadata,
-    _col("shipment_id", String, primary_key=True),
+    _unit(),
+    _col("shipment_id", String),
     _col("truck_id", BigInteger),
     _col("dc_id", BigInteger),
     _col("store_id", BigInteger),
@@ -275,42 +287,50 @@ Table(
         _col(name, DateTime)
         for name in ("scheduled_ts", "loading_ts", "departure_time", "eta", "unloading_ts", "etd")
     ],
+    PrimaryKeyConstraint(UNIT_COLUMN, "shipment_id"),
 )
 Table(
     "gen_state_shipment_lines",
     metadata,
+    _unit(),
     _col("shipment_id", String),
     _col("product_id", BigInteger),
     _col("quantity", Integer),
-    PrimaryKeyConstraint("shipment_id", "product_id"),
+    PrimaryKeyConstraint(UNIT_COLUMN, "shipment_id", "product_id"),
 )
 Table(
     "gen_state_trucks",
     metadata,
-    _col("truck_id", BigInteger, primary_key=True),
+    _unit(),
+    _col("truck_id", BigInteger),
     _col("available_at", DateTime),
+    PrimaryKeyConstraint(UNIT_COLUMN, "truck_id"),
 )
 Table(
     "gen_state_supplier_orders",
     metadata,
+    _unit(),
     _col("dc_id", BigInteger),
     _col("product_id", BigInteger),
     _col("quantity", Integer),
     _col("order_day", Date),
     _col("arrival_day", Date),
-    PrimaryKeyConstraint("dc_id", "product_id", "order_day"),
+    PrimaryKeyConstraint(UNIT_COLUMN, "dc_id", "product_id", "order_day"),
 )
 Table(
     "gen_state_campaigns",
     metadata,
-    _col("campaign_id", String, primary_key=True),
+    _unit(),
+    _col("campaign_id", String),
     _col("campaign_type", String),
     _col("start_date", Date),
     _col("end_date", Date),
+    PrimaryKeyConstraint(UNIT_COLUMN, "campaign_id"),
 )
 Table(
     "gen_state_pending_returns",
     metadata,
+    _unit(),
     _col("return_date", Date),
     _col("receipt_id_ext", String),
     _col("store_id", BigInteger),
@@ -324,7 +344,7 @@ Table(
     _col("tax_cents", BigInteger),
     _col("promo_code", String, nullable=True),
     _col("payment_method", String),
-    PrimaryKeyConstraint("receipt_id_ext", "line_num"),
+    PrimaryKeyConstraint(UNIT_COLUMN, "receipt_id_ext", "line_num"),
 )
 
 # --- name resolution --------------------------------------------------------------------------
@@ -502,6 +522,21 @@ def arrow_schema(name: str) -> pa.Schema:
     )
 
 
+def carried_schema(name: str) -> pa.Schema:
+    """The Arrow schema of a unit-scoped state table as the engine carries it in memory:
+    the contract without the leading ``unit_id``, which is added when the rows are written."""
+    full = arrow_schema(name)
+    return pa.schema([f for f in full if f.name != UNIT_COLUMN])
+
+
+def with_unit(name: str, table: pa.Table, units: Any) -> pa.Table:
+    """``table`` (carried columns) with its ``unit_id`` column, in the contract schema of
+    ``name``; ``units`` is an int array of one unit per row, or one int for every row."""
+    n = table.num_rows
+    values = np.broadcast_to(np.asarray(units, dtype=np.int16), (n,))
+    return table.add_column(0, UNIT_COLUMN, pa.array(values, pa.int16())).cast(arrow_schema(name))
+
+
 def duckdb_columns(name: str) -> list[tuple[str, str]]:
     """Return the contract ``(column name, DuckDB type)`` pairs of a table, in order.
 
@@ -572,8 +607,10 @@ __all__ = [
     "OUTBOX_TABLE",
     "SCHEMA_VERSION",
     "STATE_TABLES",
+    "UNIT_COLUMN",
     "arrow_schema",
     "arrow_type",
+    "carried_schema",
     "db_table_name",
     "duckdb_columns",
     "duckdb_ddl",
@@ -584,4 +621,5 @@ __all__ = [
     "primary_key",
     "quote_ident",
     "table",
+    "with_unit",
 ]

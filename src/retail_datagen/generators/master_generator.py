@@ -169,6 +169,7 @@ class MasterDataGenerator:
         Raises:
             DataPackageError: A data file breaks its rules, or ``volume.total_geographies``
                 exceeds the city pool.
+            ConfigError: A DC with stores would get no refrigerated truck.
         """
         cfg, vol, seed = self.config, self.config.volume, self.config.seed
         started = time.perf_counter()
@@ -186,6 +187,7 @@ class MasterDataGenerator:
         dc_store_counts = np.bincount(
             stores.column("dc_id").to_numpy() - 1, minlength=vol.dcs
         ).astype(np.int64)
+        master_fleet.check_fleet(vol, dc_store_counts)
         tables = {
             "dim_geographies": geo.geographies_table(geos),
             "dim_distribution_centers": geo.dcs_table(seed, geos, dc_geo),

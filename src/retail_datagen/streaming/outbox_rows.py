@@ -2,7 +2,7 @@
 
 :func:`build_outbox_rows` takes a generator batch exactly as the fact mixins return it, i.e.
 PascalCase columns **including** ``TraceId``, maps it to the contract with
-:func:`~retail_datagen.generators.fact_generators.persistence_mixin.map_batch` and renders every
+:func:`~retail_datagen.db.contract.map_batch` and renders every
 outbox column in one DuckDB ``SELECT`` over the Arrow data (payload JSON via
 ``to_json(struct_pack(...))``), so no Python code runs per row. :func:`assign_outbox_ids` then
 merges the day's tables and numbers the events. The write-time guard is
@@ -17,14 +17,15 @@ from collections.abc import Iterable
 from datetime import date
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.db.contract import TRACE_ID, map_batch
 from retail_datagen.errors import SchemaContractError
-from retail_datagen.generators.fact_generators.persistence_mixin import TRACE_ID, map_batch
-from retail_datagen.generators.fact_generators.utils_mixin import day_sequenced_ids
+from retail_datagen.ids import unit_day_ids
 from retail_datagen.streaming.schemas import (
     PAYLOAD_TS_FORMAT,
     message_type_expression,
@@ -175,22 +176,45 @@ def build_outbox_rows(name: str, batch: pa.Table, *, validate: bool = True) -> p
     return rows
 
 
-def assign_outbox_ids(day: date, tables: Iterable[pa.Table]) -> pa.Table:
-    """Merge a day's outbox rows and number them with a DSID (fact-tables.md §20).
+def event_units(partition_key: pa.Array, store_unit: np.ndarray) -> np.ndarray:
+    """The unit of each event, read from its partition key (sharding.md §3).
+
+    ``store:N`` belongs to store N's DC unit, ``dc:N`` to DC N, ``order:ONL…`` to the DC
+    its order id carries, and ``campaign:…`` to the network unit 0.
+    """
+    parts = pc.split_pattern(partition_key, ":", max_splits=1)
+    kind = pc.list_element(parts, 0)
+    value = pc.list_element(parts, 1)
+    numeric = pc.if_else(pc.is_in(kind, pa.array(["store", "dc"])), value, "0")
+    number = pc.cast(numeric, pa.int64()).to_numpy(zero_copy_only=False)
+    order_dc = pc.cast(pc.if_else(pc.equal(kind, "order"), pc.utf8_slice_codeunits(value, 11, 15),
+                                  "0"), pa.int64()).to_numpy(zero_copy_only=False)
+    kind_np = kind.to_numpy(zero_copy_only=False)
+    store = np.asarray(store_unit, dtype=np.int64)
+    return np.where(kind_np == "store", store[np.maximum(number, 1) - 1],
+                    np.where(kind_np == "dc", number, order_dc)).astype(np.int64)
+
+
+def assign_outbox_ids(day: date, tables: Iterable[pa.Table], store_unit: np.ndarray
+                      ) -> pa.Table:
+    """Merge a day's outbox rows and number them with a DSID per unit-day (fact-tables.md §20,
+    sharding.md §3).
 
     Events are ordered by (``event_ts``, logical table order of ``FACT_TABLES``, ``trace_id``);
-    the table comes from the trace id's prefix. ``outbox_id`` = ``int(YYYYMMDD) × 10⁹ + n``.
+    the table comes from the trace id's prefix. ``outbox_id`` =
+    ``int(YYYYMMDD) × 10¹¹ + unit × 10⁸ + n``, n counting each unit's events in that order.
 
     Args:
         day: The day every event belongs to.
         tables: Results of :func:`build_outbox_rows`, in any order.
+        store_unit: int64 array by store index: each store's DC unit.
 
     Returns:
         The rows in id order, with the full outbox contract schema.
 
     Raises:
         SchemaContractError: An event lies outside ``day`` or its trace id names no fact table.
-        GenerationError: The day has 10⁹ events or more.
+        GenerationError: A unit-day has more than 99,999,999 events.
     """
     parts = [t.select(ROW_SCHEMA.names).cast(ROW_SCHEMA) for t in tables if t.num_rows]
     rows = pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table()
@@ -209,7 +233,8 @@ def assign_outbox_ids(day: date, tables: Iterable[pa.Table]) -> pa.Table:
     order = pc.sort_indices(keys, sort_keys=[("e", "ascending"), ("r", "ascending"),
                                              ("t", "ascending")])
     rows = rows.take(order)
-    ids = pa.array(day_sequenced_ids(day, rows.num_rows), pa.int64())
+    units = event_units(rows.column("partition_key").combine_chunks(), store_unit)
+    ids = pa.array(unit_day_ids(day, units), pa.int64())
     return rows.add_column(0, _OUTBOX_SCHEMA.field("outbox_id"), ids).cast(_OUTBOX_SCHEMA)
 
 

@@ -267,8 +267,16 @@ def _inv06(ctx: Context) -> Iterator[Query]:
         + " AS rule FROM fact_online_order_headers WHERE <<rows:event_ts>>) v WHERE rule <> ''"
     )
     yield Query(
-        "SELECT 'dc_id set iff DC_FLEET' AS rule, truck_id FROM dim_trucks "
-        "WHERE (truck_type = 'DC_FLEET') <> (dc_id IS NOT NULL)"
+        "SELECT 'dc_id NULL iff SUPPLIER' AS rule, truck_id FROM dim_trucks "
+        "WHERE (truck_type = 'SUPPLIER') <> (dc_id IS NULL)"
+    )
+    # Servability (sharding.md §2.1): every DC with stores has a refrigerated truck of its own.
+    yield Query(
+        "SELECT 'DC with stores has no refrigerated truck' AS rule, d.dc_id "
+        "FROM dim_distribution_centers d WHERE EXISTS "
+        "(SELECT 1 FROM dim_stores s WHERE s.dc_id = d.dc_id) AND NOT EXISTS "
+        "(SELECT 1 FROM dim_trucks k WHERE k.dc_id = d.dc_id AND k.refrigeration "
+        "AND k.truck_type IN ('DC_FLEET', 'POOL'))"
     )
 
 

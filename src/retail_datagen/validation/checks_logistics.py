@@ -179,9 +179,8 @@ def _inv43(ctx: Context) -> Iterator[Query]:
     yield Query(
         f"{per_ship} SELECT * FROM (SELECT s.shipment_id, s.truck_id, "
         + violations(
-            ("NOT COALESCE((k.truck_type = 'DC_FLEET' AND k.dc_id = s.dc_id) "
-             "OR k.truck_type = 'POOL', FALSE)",
-             "truck is neither DC_FLEET of the leg's DC nor POOL"),
+            ("NOT COALESCE(k.truck_type IN ('DC_FLEET', 'POOL') AND k.dc_id = s.dc_id, FALSE)",
+             "truck is not DC_FLEET or POOL of the leg's DC"),
             ("s.refrigerated = 1 AND NOT COALESCE(k.refrigeration, FALSE)",
              "refrigerated leg on a non-refrigerated truck"),
         )

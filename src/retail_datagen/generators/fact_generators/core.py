@@ -20,11 +20,11 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from retail_datagen import calendar, domain
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
+from retail_datagen.db.contract import TRACE_ID
 from retail_datagen.db.target import Target, open_target
 from retail_datagen.errors import (
     DateRangeError,
@@ -40,15 +40,13 @@ from retail_datagen.generators.fact_generators.day_types import (
 from retail_datagen.generators.fact_generators.inventory_mixin import (
     InventoryMixin,
     balance_before,
-    resolve_events,
 )
-from retail_datagen.generators.fact_generators.logistics_mixin import OUTBOUND, LogisticsMixin
+from retail_datagen.generators.fact_generators.logistics_mixin import LogisticsMixin
 from retail_datagen.generators.fact_generators.marketing_mixin import MarketingMixin
 from retail_datagen.generators.fact_generators.models import FactGenerationSummary
 from retail_datagen.generators.fact_generators.online_orders_mixin import OnlineOrdersMixin
 from retail_datagen.generators.fact_generators.payments_mixin import PaymentsMixin
 from retail_datagen.generators.fact_generators.persistence_mixin import (
-    TRACE_ID,
     PersistenceMixin,
     StateWrites,
     _Cancelled,
@@ -76,7 +74,6 @@ from retail_datagen.generators.fact_generators.state import (
     inventory_rows,
     leg_lines_table,
     legs_table,
-    merge_pending_returns,
     state_from_tables,
     supplier_orders_table,
     trucks_table,
@@ -308,6 +305,12 @@ class FactDataGenerator(
     def _plan_range(self, start: date, end: date) -> tuple[list[date], int, CarriedState | None]:
         meta = self._read_metadata()
         fingerprint = self.config.fingerprint()
+        version = meta.get("schema_version")
+        if version is not None and version != schema.SCHEMA_VERSION:
+            # Even master data alone: version 2 homes every truck at a DC.
+            raise StateMismatchError(
+                f"this database was written by schema version {version!r}, not "
+                f"{schema.SCHEMA_VERSION!r}; regenerate it with 'retail-datagen master --force'")
         if meta.get("master_generated_for") != fingerprint:
             raise StateMismatchError(
                 "master data was generated for another configuration or data files; "
@@ -320,10 +323,6 @@ class FactDataGenerator(
             raise StateMismatchError(
                 "the facts in this database were generated with another configuration; "
                 "use reset_facts() (CLI: --reset) or the original config")
-        if meta.get("schema_version") != schema.SCHEMA_VERSION:
-            raise StateMismatchError(
-                f"schema version {meta.get('schema_version')!r} differs from "
-                f"{schema.SCHEMA_VERSION!r}; use reset_facts() (CLI: --reset)")
         next_day = last_day + timedelta(days=1)
         if start < first_day or (end > last_day and start > next_day):
             raise DateRangeError(
@@ -381,12 +380,10 @@ class FactDataGenerator(
 
         # 2. Carry-in: legs completing today, supplier arrivals, returns due, campaigns.
         inbound = self._process_truck_deliveries(ctx, state.legs, state.leg_lines)
-        supplier_in, state.supplier_orders, arrived = self._supplier_arrivals(
-            ctx, state.supplier_orders)
-        state.dc_on_order -= arrived
+        supplier_in, state.supplier_orders = self._receive_supplier_orders(
+            ctx, state.supplier_orders, state.dc_on_order)
         pending = state.pending_returns
-        due_mask = pc.equal(pending.column("return_date"), pa.scalar(day, pa.date32()))
-        due = pending.filter(due_mask)
+        due = self._returns_due(ctx, pending)
 
         # 3. Marketing.
         marketing, state.campaigns = self._generate_marketing_activity(ctx, state.campaigns)
@@ -395,7 +392,7 @@ class FactDataGenerator(
         #    and cycle counts.
         visits = self._generate_store_hour_activity(ctx)
         candidates = self._build_candidate_baskets(ctx, visits)
-        self._decide_promotions(ctx, visits, candidates)
+        promo_codes = self._decide_promotions(ctx, visits, candidates)
         sale_requests = self._sale_requests(ctx, visits, candidates)
         returns = self._generate_returns(ctx, due)
         adjustments = self._generate_store_adjustments(ctx)
@@ -404,52 +401,41 @@ class FactDataGenerator(
         online = self._generate_online_orders(ctx)
 
         # 6. Store streams for the whole day; the reorder check sees the 23:00 balances.
-        store_events = InventoryEvents.concat(
-            [sale_requests, online.store_events, returns.store_events, inbound, adjustments])
+        store_events, store_part = InventoryEvents.concat_named({
+            "sales": sale_requests, "online": online.store_events,
+            "returns": returns.store_events, "inbound": inbound, "adjustments": adjustments})
         store_order, store_resolved = self._resolve_inventory(store_events,
                                                               state.store_on_hand)
         at_2300 = ctx.day_start_us + 23 * US_PER_HOUR
         on_hand_2300 = balance_before(store_events, store_order, store_resolved, store_start,
                                       at_2300)
-        transit_2300 = transit_start.copy()
-        early = inbound.ts_us < at_2300
-        np.subtract.at(transit_2300, (inbound.node_idx[early], inbound.product_idx[early]),
-                       inbound.delta[early])
+        transit_2300 = self._in_transit_at(transit_start, inbound, at_2300)
 
         # 7. DC streams up to 23:00, allocation, legs and trucks, the rest of the DC day, then
         #    supplier orders from the end-of-day balances.
-        dc_requests = InventoryEvents.concat([supplier_in, online.dc_events])
-        dc_2300 = dc_start.copy()
-        before_alloc = (dc_requests.ts_us < at_2300) | (
-            (dc_requests.ts_us == at_2300) & (dc_requests.txn_type < OUTBOUND))
-        resolve_events(dc_requests.take(np.flatnonzero(before_alloc)), dc_2300)
+        dc_requests, dc_part = InventoryEvents.concat_named({
+            "supplier": supplier_in, "online": online.dc_events})
+        dc_2300 = self._dc_balance_at_allocation(ctx, dc_requests, dc_start)
         reorders, outbound, new_legs, new_lines = self._generate_truck_movements(
             ctx, on_hand_2300, transit_2300, state.store_rp, dc_2300, state.truck_available)
         dc_events = InventoryEvents.concat([dc_requests, outbound])
         _, dc_resolved = self._resolve_inventory(dc_events, state.dc_on_hand)
-        new_orders = self._generate_supplier_orders(ctx, state.dc_on_hand, state.dc_on_order,
-                                                    state.dc_rp)
-        np.add.at(state.dc_on_order, (new_orders.dc_id - 1, new_orders.product_id - 1),
-                  new_orders.quantity)
-        state.supplier_orders = type(state.supplier_orders).concat(state.supplier_orders,
-                                                                   new_orders)
+        state.supplier_orders = self._order_supplier_stock(
+            ctx, state.dc_on_hand, state.dc_on_order, state.dc_rp, state.supplier_orders)
 
         # 8. Finalise receipts and online orders; schedule returns.
-        n_sales, n_online = len(sale_requests), len(online.store_events)
         sale_lines = self._finalize_sale_lines(ctx, visits, candidates,
-                                               -store_resolved.applied[:n_sales])
-        discount, promo_idx, promotions, promo_lines = self._apply_promotions(ctx, visits,
+                                               -store_resolved.applied[store_part["sales"]])
+        discount, promo_idx, promotions, promo_lines = self._apply_promotions(ctx, promo_codes,
                                                                               sale_lines)
         money = self._sale_money(ctx, sale_lines, discount)
         payments, tenders = self._generate_payments(ctx, money)
         receipts, receipt_lines = self._create_receipt(ctx, sale_lines, money, promo_idx,
                                                        tenders)
         new_pending = self._schedule_returns(ctx, receipts, receipt_lines)
-        online_filled_store = -store_resolved.applied[n_sales:n_sales + n_online]
-        n_supplier = len(supplier_in)
-        online_filled_dc = -dc_resolved.applied[n_supplier:n_supplier + len(online.dc_events)]
         headers, online_lines, online_payments = self._finalize_online_orders(
-            ctx, online, online_filled_store, online_filled_dc)
+            ctx, online, -store_resolved.applied[store_part["online"]],
+            -dc_resolved.applied[dc_part["online"]])
 
         # 9. Sensors, zone changes, store ops; truck rows that fall on the day.
         legs = Legs.concat(state.legs, new_legs)
@@ -486,41 +472,34 @@ class FactDataGenerator(
             parts["customer_zone_changes"] = [self._generate_customer_zone_changes(pings)]
 
         # 10. Carry the state forward, then the batches, outbox and state rows to write.
-        np.subtract.at(state.store_in_transit,
-                       (inbound.node_idx, inbound.product_idx), inbound.delta)
-        np.add.at(state.store_in_transit,
-                  (new_legs.store_id[np.searchsorted(new_legs.shipment_id,
-                                                     new_lines.shipment_id)] - 1,
-                   new_lines.product_id - 1), new_lines.quantity)
-        next_day = ctx.day_start_us + 24 * US_PER_HOUR
-        open_legs = np.flatnonzero(legs.times[:, 5] >= next_day)
-        state.legs = legs.take(open_legs)
-        keep_lines = np.isin(leg_lines.shipment_id, state.legs.shipment_id)
-        state.leg_lines = leg_lines.take(np.flatnonzero(keep_lines))
-        later = pc.greater(pending.column("return_date"), pa.scalar(day, pa.date32()))
-        state.pending_returns = merge_pending_returns(pending.filter(later), new_pending)
+        self._in_transit_after_day(state.store_in_transit, inbound, new_legs, new_lines)
+        state.legs, state.leg_lines = self._open_legs_after_day(ctx, legs, leg_lines)
+        state.pending_returns = self._pending_returns_after_day(ctx, pending, new_pending)
         batches = {name: tables for name, tables in parts.items() if name in wanted}
         if self._publish_outbox:
             batches = {name: [self._with_trace_ids(name, t) for t in tables]
                        for name, tables in batches.items()}
         outbox = self._build_day_outbox(day, batches) if self._publish_outbox else None
+        store_dc = master.stores.dc_id
         writes = StateWrites(
             inventory=inventory_rows(
-                state, master.stores.store_id, master.dcs.dc_id,
+                state, master.stores.store_id, store_dc, master.dcs.dc_id,
                 None if first_day else (state.store_on_hand != store_start)
                 | (state.store_in_transit != transit_start),
                 None if first_day else (state.dc_on_hand != dc_start)
                 | (state.dc_on_order != order_start)),
             initial_inventory=initial_inventory_rows(
                 replace(state, store_on_hand=store_start, dc_on_hand=dc_start),
-                master.stores.store_id, master.dcs.dc_id) if first_day else None,
+                master.stores.store_id, store_dc, master.dcs.dc_id) if first_day else None,
             shipments=legs_table(state.legs),
             shipment_lines=leg_lines_table(state.leg_lines),
-            trucks=trucks_table(master.trucks.truck_id, state.truck_available,
-                                master.trucks.type_code != SUPPLIER_TRUCK),
+            trucks=trucks_table(master.trucks.truck_id, master.trucks.dc_id,
+                                state.truck_available, master.trucks.type_code != SUPPLIER_TRUCK),
             supplier_orders=supplier_orders_table(state.supplier_orders),
-            campaigns=state.campaigns,
-            new_pending_returns=new_pending,
+            campaigns=schema.with_unit("gen_state_campaigns", state.campaigns, 0),
+            new_pending_returns=schema.with_unit(
+                "gen_state_pending_returns", new_pending,
+                store_dc[new_pending.column("store_id").to_numpy() - 1]),
             first_day=state.first_day,
             config_rows=config_metadata_rows(self.config) if first_day else None,
         )
@@ -542,7 +521,7 @@ class FactDataGenerator(
 
         rows = [self._build_outbox_rows_from_df(name, t)
                 for name in self.FACT_TABLES if name in batches for t in batches[name]]
-        return assign_outbox_ids(day, rows)
+        return assign_outbox_ids(day, rows, self._master.stores.dc_id)
 
     def _day_context(self, day: date) -> DayContext:
         """Step 1: the calendar factors of ``day`` for every store and hour."""

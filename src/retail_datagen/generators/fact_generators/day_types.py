@@ -49,7 +49,6 @@ class Visits:
     customer_id: np.ndarray  # int64 (n,)
     segment_code: np.ndarray  # int8 (n,) into domain.SHOPPER_SEGMENTS
     behaviour_code: np.ndarray  # int8 (n,) into BEHAVIOURS
-    promo_code: np.ndarray  # int8 (n,) into domain.PROMO_CODES, −1 = no promotion decided
     store_offsets: np.ndarray  # int64 (n_stores + 1,)
     visits_per_hour: np.ndarray  # int64 (n_stores, 24)
 
@@ -107,6 +106,17 @@ class InventoryEvents:
     def empty() -> InventoryEvents:
         z = np.zeros(0, dtype=np.int64)
         return InventoryEvents(z, z, z, z.astype(np.int8), pa.array([], pa.string()), z, z)
+
+    @staticmethod
+    def concat_named(parts: dict[str, InventoryEvents]
+                     ) -> tuple[InventoryEvents, dict[str, slice]]:
+        """The parts concatenated in the order given, and each part's rows by name, so that
+        results per event (e.g. filled quantities) are read back by name, not by position."""
+        segments, start = {}, 0
+        for name, part in parts.items():
+            segments[name] = slice(start, start + len(part))
+            start += len(part)
+        return InventoryEvents.concat(list(parts.values())), segments
 
     @staticmethod
     def concat(parts: list[InventoryEvents]) -> InventoryEvents:

@@ -31,12 +31,26 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     ts_array,
 )
 from retail_datagen.geo import haversine_miles
+from retail_datagen.ids import unit_day_ids
 from retail_datagen.rng import stream
 
 # behaviour.md §4: weight by location rank, or by distance for the other 8 locations.
 _MOBILITY_PROPENSITY = np.array([0.10, 0.25, 0.50, 0.80, 0.60])
 _POOL_LOCATIONS = 10
 ADJUSTMENT = domain.TXN_TYPE_RANK["ADJUSTMENT"]
+
+
+def per_store_cumulative(weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``cumsum(p) / sum(p)`` of each store's own weights (behaviour.md §1).
+
+    Store i owns ``weights[offsets[i]:offsets[i + 1]]``; normalising each store alone (not as
+    differences of one network-wide cumsum) keeps a store's draws independent of the others.
+    """
+    out = np.empty(len(weights), dtype=np.float64)
+    for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
+        p = weights[lo:hi]
+        out[lo:hi] = np.cumsum(p) / np.sum(p)
+    return out
 
 
 def build_store_pools(master: MasterData) -> StorePools:
@@ -91,12 +105,7 @@ def build_store_pools(master: MasterData) -> StorePools:
     n_stores = len(stores.store_id)
     counts = np.bincount(entry_store, minlength=n_stores)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    cum = np.cumsum(entry_w)
-    before = np.repeat(np.concatenate([[0.0], cum[offsets[1:-1] - 1]]) if n_stores else [],
-                       counts) if len(cum) else np.zeros(0)
-    totals = np.repeat(cum[offsets[1:] - 1] - np.concatenate([[0.0], cum[offsets[1:-1] - 1]])
-                       if len(cum) else np.zeros(n_stores), counts) if len(cum) else np.zeros(0)
-    cum_weight = (cum - before) / totals if len(cum) else np.zeros(0)
+    cum_weight = per_store_cumulative(entry_w, offsets)
     return StorePools(
         offsets=offsets,
         class_id=entry_cls.astype(np.int64),
@@ -223,10 +232,12 @@ def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray) -> Inv
     )
 
 
-def inventory_txn_table(day_ids: np.ndarray, events: InventoryEvents, resolved: ResolvedEvents,
-                        node_ids: np.ndarray, *, dc: bool) -> tuple[pa.Table, np.ndarray]:
+def inventory_txn_table(day: date, events: InventoryEvents, resolved: ResolvedEvents,
+                        node_ids: np.ndarray, node_units: np.ndarray, *, dc: bool
+                        ) -> tuple[pa.Table, np.ndarray]:
     """Rows of the store or DC txn table for the events that moved stock, in DSID order.
 
+    ``node_units`` (int64, by node index) is each node's DC unit, which numbers its TxnIds.
     Returns the table and the event positions (input order) of its rows.
     """
     moved = np.flatnonzero(resolved.applied != 0)
@@ -239,10 +250,8 @@ def inventory_txn_table(day_ids: np.ndarray, events: InventoryEvents, resolved: 
                    ("r", "ascending"), ("s", "ascending")],
     ).to_numpy()
     rows = moved[srt]
-    if len(rows) > len(day_ids):
-        raise ValueError("day_ids must cover every row")
     columns: dict[str, pa.Array] = {
-        "TxnId": pa.array(day_ids[: len(rows)]),
+        "TxnId": pa.array(unit_day_ids(day, node_units[events.node_idx[rows]])),
         "EventTS": ts_array(events.ts_us[rows]),
         ("DCID" if dc else "StoreID"): pa.array(node_ids[events.node_idx[rows]]),
         "ProductID": pa.array(events.product_idx[rows] + 1),
@@ -305,20 +314,21 @@ class InventoryMixin:
 
     def _store_inventory_transactions(self, ctx: DayContext, events: InventoryEvents,
                                       resolved: ResolvedEvents) -> pa.Table:
-        ids = self._day_sequenced_ids(ctx.day, int((resolved.applied != 0).sum()))
-        return inventory_txn_table(ids, events, resolved, self._master.stores.store_id,
+        stores = self._master.stores
+        return inventory_txn_table(ctx.day, events, resolved, stores.store_id, stores.dc_id,
                                    dc=False)[0]
 
     def _generate_dc_inventory_transactions(self, ctx: DayContext, events: InventoryEvents,
                                             resolved: ResolvedEvents) -> pa.Table:
-        ids = self._day_sequenced_ids(ctx.day, int((resolved.applied != 0).sum()))
-        return inventory_txn_table(ids, events, resolved, self._master.dcs.dc_id, dc=True)[0]
+        dc_ids = self._master.dcs.dc_id
+        return inventory_txn_table(ctx.day, events, resolved, dc_ids, dc_ids, dc=True)[0]
 
 
 __all__ = [
     "InventoryMixin",
     "balance_before",
     "build_store_pools",
+    "per_store_cumulative",
     "cycle_count_events",
     "initial_inventory",
     "inventory_txn_table",

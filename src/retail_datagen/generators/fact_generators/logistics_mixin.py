@@ -19,6 +19,7 @@ from retail_datagen import domain
 from retail_datagen.errors import GenerationError
 from retail_datagen.generators.fact_generators.data_loading_mixin import MasterData
 from retail_datagen.generators.fact_generators.day_types import DayContext, InventoryEvents
+from retail_datagen.generators.fact_generators.inventory_mixin import resolve_events
 from retail_datagen.generators.fact_generators.state import LegLines, Legs, SupplierOrders
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
@@ -173,10 +174,15 @@ def leg_times(departure: np.ndarray, travel_s: np.ndarray, wait_s: np.ndarray,
 
 
 def truck_tiers(master: MasterData, dc_id: int, refrigerated: bool) -> np.ndarray:
-    """Candidate tier (1–4, 0 = not a candidate) of every truck for a leg (§10.3)."""
+    """Candidate tier (1–4, 0 = not a candidate) of every truck for a leg (§10.3).
+
+    Only trucks homed at the leg's DC are candidates (own DC_FLEET, then that DC's POOL), so
+    truck availability is state of one DC unit (sharding.md §2.1).
+    """
     t = master.trucks
-    own = (t.type_code == _FLEET) & (t.dc_id == dc_id)
-    pool = t.type_code == _POOL
+    home = t.dc_id == dc_id
+    own = (t.type_code == _FLEET) & home
+    pool = (t.type_code == _POOL) & home
     same = t.refrigerated == refrigerated
     tier = np.where(own & same, 1, np.where(pool & same, 2, 0))
     if not refrigerated:
@@ -194,7 +200,11 @@ class LogisticsMixin:
         ``_generate_truck_movements`` (reorders, allocation, legs; tables ``reorders`` and the
         DC OUTBOUND events), ``_process_truck_lifecycle`` (``truck_moves``,
         ``truck_inventory``), ``_process_truck_deliveries`` (store INBOUND events),
-        ``_supplier_arrivals`` (DC INBOUND events) and ``_generate_supplier_orders``.
+        ``_supplier_arrivals`` (DC INBOUND events) and ``_generate_supplier_orders``; the
+        day-to-day bookkeeping of logistics state: ``_in_transit_at``,
+        ``_dc_balance_at_allocation`` (the 23:00 cut-off), ``_receive_supplier_orders`` and
+        ``_order_supplier_stock`` (on-order units), ``_in_transit_after_day`` and
+        ``_open_legs_after_day``.
     Reads:
         ``config.volume``, ``_master``.
     Writes:
@@ -221,6 +231,60 @@ class LogisticsMixin:
             delta=lines.quantity[line_idx],
         )
         return events
+
+    def _in_transit_at(self, in_transit: np.ndarray, inbound: InventoryEvents, at_us: int
+                       ) -> np.ndarray:
+        """Store in-transit units at ``at_us``: legs that completed before it have arrived."""
+        out = in_transit.copy()
+        early = inbound.ts_us < at_us
+        np.subtract.at(out, (inbound.node_idx[early], inbound.product_idx[early]),
+                       inbound.delta[early])
+        return out
+
+    def _dc_balance_at_allocation(self, ctx: DayContext, dc_requests: InventoryEvents,
+                                  dc_on_hand: np.ndarray) -> np.ndarray:
+        """DC balances allocation sees at 23:00: every DC event before it, and those at 23:00
+        that rank before OUTBOUND_SHIPMENT (behaviour.md §10.2)."""
+        at_2300 = ctx.day_start_us + 23 * US_PER_HOUR
+        balance = dc_on_hand.copy()
+        before = (dc_requests.ts_us < at_2300) | (
+            (dc_requests.ts_us == at_2300) & (dc_requests.txn_type < OUTBOUND))
+        resolve_events(dc_requests.take(np.flatnonzero(before)), balance)
+        return balance
+
+    def _receive_supplier_orders(self, ctx: DayContext, orders: SupplierOrders,
+                                 dc_on_order: np.ndarray
+                                 ) -> tuple[InventoryEvents, SupplierOrders]:
+        """DC INBOUND events of the supplier lines arriving today and the orders still pending;
+        the arrived units leave ``dc_on_order`` (updated in place)."""
+        events, pending, arrived = self._supplier_arrivals(ctx, orders)
+        dc_on_order -= arrived
+        return events, pending
+
+    def _order_supplier_stock(self, ctx: DayContext, dc_on_hand: np.ndarray,
+                              dc_on_order: np.ndarray, dc_rp: np.ndarray,
+                              pending: SupplierOrders) -> SupplierOrders:
+        """End-of-day supplier orders added to the pending ones; the ordered units join
+        ``dc_on_order`` (updated in place)."""
+        new = self._generate_supplier_orders(ctx, dc_on_hand, dc_on_order, dc_rp)
+        np.add.at(dc_on_order, (new.dc_id - 1, new.product_id - 1), new.quantity)
+        return SupplierOrders.concat(pending, new)
+
+    def _in_transit_after_day(self, in_transit: np.ndarray, inbound: InventoryEvents,
+                              new_legs: Legs, new_lines: LegLines) -> None:
+        """Carry store in-transit units to the next day (in place): today's completed legs
+        have arrived, today's new legs are on their way."""
+        np.subtract.at(in_transit, (inbound.node_idx, inbound.product_idx), inbound.delta)
+        store = new_legs.store_id[np.searchsorted(new_legs.shipment_id, new_lines.shipment_id)]
+        np.add.at(in_transit, (store - 1, new_lines.product_id - 1), new_lines.quantity)
+
+    def _open_legs_after_day(self, ctx: DayContext, legs: Legs, lines: LegLines
+                             ) -> tuple[Legs, LegLines]:
+        """The legs not yet COMPLETED at the end of ``ctx.day``, with their lines."""
+        open_legs = legs.take(np.flatnonzero(legs.times[:, 5] >= ctx.day_start_us
+                                             + 24 * US_PER_HOUR))
+        keep = np.isin(lines.shipment_id, open_legs.shipment_id)
+        return open_legs, lines.take(np.flatnonzero(keep))
 
     def _generate_truck_movements(self, ctx: DayContext, on_hand_2300: np.ndarray,
                                   in_transit_2300: np.ndarray, store_rp: np.ndarray,

@@ -34,7 +34,7 @@ from .utils_mixin import (
     zero_pad,
 )
 
-CAMPAIGNS_SCHEMA = schema.arrow_schema("gen_state_campaigns")
+CAMPAIGNS_SCHEMA = schema.carried_schema("gen_state_campaigns")
 
 MARKETING_SCHEMA = generator_schema("marketing")
 

@@ -72,8 +72,10 @@ class OnlineCandidates:
     """
 
     day: date
-    order_id: pa.Array  # string (n,) ONL + YYYYMMDD + seq(7)
-    seq: np.ndarray  # int64 (n,) 1-based, by (created, draw index)
+    order_id: pa.Array  # string (n,) ONL + YYYYMMDD + dc_id(4) + seq(7)
+    seq: np.ndarray  # int64 (n,) 1-based within the unit, by (created, draw index)
+    unit_id: np.ndarray  # int64 (n,) the DC unit of the order (its customer's primary store)
+    order_rank: np.ndarray  # int64 (n,) 0-based position in (unit, seq) order
     created_us: np.ndarray  # int64 (n,) wall-time µs on the day
     customer_id: np.ndarray  # int64 (n,)
     mode_code: np.ndarray  # int8 (n,) into domain.FULFILLMENT_MODES (Dec 25 remap applied)
@@ -96,15 +98,47 @@ class OnlineCandidates:
     def __len__(self) -> int:
         return int(self.created_us.shape[0])
 
+    @staticmethod
+    def concat(day: date, parts: list[OnlineCandidates]) -> OnlineCandidates:
+        """The candidates of several units (at least one) as one set, in the order given."""
+        if len(parts) == 1:
+            return parts[0]
+        order_off = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        line_off = np.cumsum([0] + [len(p.line_order) for p in parts[:-1]])
+
+        def cat(name: str, offsets=None) -> np.ndarray:
+            arrays = [getattr(p, name) for p in parts]
+            if offsets is not None:
+                arrays = [a + o for a, o in zip(arrays, offsets, strict=True)]
+            return np.concatenate(arrays)
+
+        per_order = ("seq", "unit_id", "created_us", "customer_id", "mode_code", "store_id",
+                     "dc_id", "cancelled", "cancelled_us", "picked_us", "shipped_us",
+                     "delivered_us")
+        per_line = ("line_product_idx", "line_qty", "line_promo")
+        return OnlineCandidates(
+            day=day,
+            order_id=pa.concat_arrays([p.order_id for p in parts]),
+            order_rank=cat("order_rank", order_off),
+            line_order=cat("line_order", order_off),
+            store_events=InventoryEvents.concat([p.store_events for p in parts]),
+            dc_events=InventoryEvents.concat([p.dc_events for p in parts]),
+            store_event_line=cat("store_event_line", line_off),
+            dc_event_line=cat("dc_event_line", line_off),
+            **{name: cat(name) for name in per_order + per_line},
+        )
+
 
 def _seconds_us(seconds: np.ndarray) -> np.ndarray:
     """A float duration in seconds as whole seconds (half-up), in µs."""
     return np.floor(seconds + 0.5).astype(np.int64) * US_PER_SECOND
 
 
-def online_order_count_lambda(orders_per_day: int, seasonal: float) -> float:
-    """``online_orders_per_day × clamp(seasonal(D), 0.5, 2.5)``."""
-    return float(orders_per_day) * min(max(seasonal, 0.5), 2.5)
+def online_order_count_lambda(orders_per_day: int, seasonal: float, unit_customers: int = 1,
+                              total_customers: int = 1) -> float:
+    """``online_orders_per_day × clamp(seasonal(D), 0.5, 2.5) × c_u / C``, left to right."""
+    return float(orders_per_day) * min(max(seasonal, 0.5), 2.5) * unit_customers \
+        / total_customers
 
 
 def online_slowdown(seasonal: float) -> float:
@@ -155,22 +189,31 @@ def generate_online_candidates(
     rng: np.random.Generator,
     day: date,
     *,
+    unit_id: int,
     orders_per_day: int,
     seasonal: float,
+    unit_customers: np.ndarray,
+    total_customers: int,
     customer_primary_store: np.ndarray,
     store_dc_id: np.ndarray,
     popularity: np.ndarray,
     available: np.ndarray,
 ) -> OnlineCandidates:
-    """Draw the day's candidate online orders and their stock requests (behaviour.md §11).
+    """Draw one DC unit's candidate online orders and their stock requests (behaviour.md §11,
+    sharding.md §2.3).
 
     Args:
-        rng: The ``online.orders`` stream of the day (shard 0).
+        rng: The ``online.orders`` stream of the day with shard = ``unit_id``. A unit with no
+            customers draws nothing from it.
         day: The simulated day D.
+        unit_id: The DC unit u (its dc_id).
         orders_per_day: ``config.volume.online_orders_per_day``.
         seasonal: ``seasonal(D)``.
+        unit_customers: int64 array, shape (c_u,): the customer ids whose primary store
+            belongs to the unit, ascending.
+        total_customers: C, ``volume.total_customers``.
         customer_primary_store: int64 array, shape (n_customers,): primary_store_id by
-            customer index; its length is the number of customers drawn from.
+            customer index.
         store_dc_id: int64 array, shape (n_stores,): dc_id by store index.
         popularity: float64 array, shape (n_products,): popularity_weight by product index.
         available: int64 array: available product indices, ascending (product_id order).
@@ -178,11 +221,15 @@ def generate_online_candidates(
     Returns:
         The candidates, with their SALE requests split into store and DC events.
     """
-    n_customers = int(customer_primary_store.shape[0])
-    n = int(rng.poisson(np.array([online_order_count_lambda(orders_per_day, seasonal)]))[0])
+    c_u = int(unit_customers.shape[0])
+    n = 0
+    if c_u:
+        lam = online_order_count_lambda(orders_per_day, seasonal, c_u, total_customers)
+        n = int(rng.poisson(np.array([lam]))[0])
     # Per order, one call per kind in the stream's canonical order.
     created = day_start_us(day) + rng.integers(0, CREATED_SPAN_US, n)
-    customer_id = uniform_int(rng, 1, n_customers, n)
+    customer_id = unit_customers[rng.integers(0, max(c_u, 1), n)] if c_u else \
+        np.zeros(0, np.int64)
     mode = categorical(rng, MODE_P, n).astype(np.int8)
     bucket = categorical(rng, LINE_BUCKET_P, n)
     line_count = uniform_int(rng, LINE_BUCKET_LO[bucket], LINE_BUCKET_HI[bucket], n)
@@ -218,7 +265,8 @@ def generate_online_candidates(
     by_seq = np.lexsort((np.arange(n), created))
     seq = np.empty(n, dtype=np.int64)
     seq[by_seq] = np.arange(1, n + 1, dtype=np.int64)
-    order_id = join_strings(["ONL", day_tag(day), zero_pad(seq, 7, what="order_id_ext seq")], n)
+    order_id = join_strings(["ONL", day_tag(day), zero_pad(np.full(n, unit_id), 4, what="dc_id"),
+                             zero_pad(seq, 7, what="order_id_ext seq")], n)
     if is_store_closed(day):
         mode[mode != SHIP_FROM_DC] = SHIP_FROM_DC
     home_store = customer_primary_store[customer_id - 1].astype(np.int64)
@@ -248,6 +296,8 @@ def generate_online_candidates(
         day=day,
         order_id=order_id,
         seq=seq,
+        unit_id=np.full(n, unit_id, dtype=np.int64),
+        order_rank=seq - 1,
         created_us=created,
         customer_id=customer_id.astype(np.int64),
         mode_code=mode,
@@ -306,7 +356,8 @@ def finalize_online_orders(
         filled_store: int64 array, shape (len(cand.store_events),): units filled per store
             event (−applied, 0..requested).
         filled_dc: int64 array, shape (len(cand.dc_events),): the same for the DC events.
-        pay_draws: ``draw_payment_attempts`` for all ``len(cand)`` candidates in seq order.
+        pay_draws: ``draw_payment_attempts`` for all ``len(cand)`` candidates in (unit, seq)
+            order, each unit from its own stream.
         unit_cents: int64 array, shape (n_products,): sale price by product index.
         tax_factor: int64 array, shape (n_products,): taxability factor by product index.
         store_tax_ppm: int64 array, shape (n_stores,).
@@ -319,7 +370,7 @@ def finalize_online_orders(
     qty_all = _filled_line_qty(cand, filled_store, filled_dc)
     kept = np.flatnonzero(qty_all > 0)
     # Lines of written orders, by (seq, first occurrence); renumbered 1.. per order.
-    kept = kept[np.lexsort((kept, cand.seq[cand.line_order[kept]]))]
+    kept = kept[np.lexsort((kept, cand.order_rank[cand.line_order[kept]]))]
     order = cand.line_order[kept]
     qty = qty_all[kept]
     starts = np.flatnonzero(group_starts(order))
@@ -371,7 +422,7 @@ def finalize_online_orders(
 
     # Payments: drawn for every candidate in seq order, rows only for written live orders.
     n = len(cand)
-    by_seq = np.argsort(cand.seq, kind="stable")
+    by_seq = np.argsort(cand.order_rank, kind="stable")
     total_all = np.zeros(n, dtype=np.int64)
     total_all[written] = total
     paid = np.zeros(n, dtype=bool)
@@ -430,22 +481,32 @@ class OnlineOrdersMixin:
     Writes:
         nothing on self.
     Streams:
-        ``online.orders`` (shard 0) and ``online.payment`` (shard 0).
+        ``online.orders`` and ``online.payment``, shard = the DC unit.
     """
 
     def _generate_online_orders(self, ctx: DayContext) -> OnlineCandidates:
-        """Draw the day's candidate orders; their requests are ``store_events``/``dc_events``."""
+        """Draw the day's candidate orders of every DC unit, in unit order; their requests
+        are ``store_events``/``dc_events``."""
         master = self._master
-        return generate_online_candidates(
-            stream(self._seed, "online.orders", ctx.day, 0),
-            ctx.day,
-            orders_per_day=self.config.volume.online_orders_per_day,
-            seasonal=ctx.seasonal,
-            customer_primary_store=master.customers.primary_store_id,
-            store_dc_id=master.stores.dc_id,
-            popularity=master.products.popularity,
-            available=ctx.available,
-        )
+        customers = master.customers
+        unit_of_customer = master.stores.dc_id[customers.primary_store_id - 1]
+        parts = []
+        for unit in master.dcs.dc_id.tolist():
+            members = customers.customer_id[unit_of_customer == unit]
+            parts.append(generate_online_candidates(
+                stream(self._seed, "online.orders", ctx.day, unit),
+                ctx.day,
+                unit_id=unit,
+                orders_per_day=self.config.volume.online_orders_per_day,
+                seasonal=ctx.seasonal,
+                unit_customers=members,
+                total_customers=len(customers.customer_id),
+                customer_primary_store=customers.primary_store_id,
+                store_dc_id=master.stores.dc_id,
+                popularity=master.products.popularity,
+                available=ctx.available,
+            ))
+        return OnlineCandidates.concat(ctx.day, parts)
 
     def _finalize_online_orders(
         self, ctx: DayContext, candidates: OnlineCandidates, filled_store: np.ndarray,
@@ -453,8 +514,11 @@ class OnlineOrdersMixin:
     ) -> tuple[pa.Table, pa.Table, pa.Table]:
         """``(headers, lines, payments)`` of the day from the filled request quantities."""
         master = self._master
-        draws = draw_payment_attempts(stream(self._seed, "online.payment", ctx.day, 0),
-                                      len(candidates), "online")
+        units, sizes = np.unique(candidates.unit_id, return_counts=True)
+        draws = PaymentDraws.concat([
+            draw_payment_attempts(stream(self._seed, "online.payment", ctx.day, unit), size,
+                                  "online")
+            for unit, size in zip(units.tolist(), sizes.tolist(), strict=True)])
         return finalize_online_orders(
             candidates,
             filled_store,

@@ -18,11 +18,11 @@ import sqlalchemy
 
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
+from retail_datagen.db.contract import map_batch
 from retail_datagen.db.target import Target
-from retail_datagen.errors import SchemaContractError
 from retail_datagen.generators.fact_generators.utils_mixin import US_PER_HOUR, day_start_us
+from retail_datagen.streaming.outbox_rows import build_outbox_rows
 
-TRACE_ID = "TraceId"
 # The dims as the engine needs them: tax rates as integer ppm and item names without the brand,
 # computed by the database so no Python touches a row.
 _DIM_QUERIES = {
@@ -54,29 +54,6 @@ class StateWrites:
     config_rows: pa.Table | None  # gen_metadata rows written on the first day
 
 
-def map_batch(name: str, batch: pa.Table) -> pa.Table:
-    """Rename a generator batch to the contract columns, in DDL order, with contract types.
-
-    Raises:
-        SchemaContractError: a column is unmapped or a contract column is missing.
-    """
-    logical = schema.logical_fact_name(name)
-    mapping = schema.GENERATOR_NAMES[logical]
-    present = [c for c in batch.column_names if c != TRACE_ID]
-    unknown = [c for c in present if c not in mapping]
-    missing = [g for g in mapping if g not in batch.column_names]
-    if unknown or missing:
-        raise SchemaContractError(
-            f"{logical}: batch columns do not match the contract "
-            f"(unmapped: {unknown}, missing: {missing})")
-    target = schema.arrow_schema(logical)
-    by_db = {mapping[g]: batch.column(g) for g in present}
-    try:
-        return pa.table([by_db[f.name].cast(f.type) for f in target], schema=target)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise SchemaContractError(f"{logical}: cannot cast to the contract: {exc}") from exc
-
-
 def hour_bounds(table: pa.Table, day: date, batch_hours: int) -> list[tuple[datetime, datetime]]:
     """``[lo, hi)`` event-time ranges of ``batch_hours`` hours that hold rows of ``table``."""
     ts = table.column("event_ts").cast(pa.int64()).to_numpy()
@@ -96,7 +73,8 @@ class PersistenceMixin:
         ``_write_day``, ``_read_dimension_tables``, ``_read_generator_tables``,
         ``_read_watermark``, ``_read_metadata``, ``reset_facts``.
     Reads:
-        ``config.performance.batch_hours``, ``_target`` (the open database),
+        ``config.performance.batch_hours`` (SQLAlchemy targets only), ``_target`` (the open
+        database),
         ``_included_tables``, ``_publish_outbox``.
     Writes:
         ``_tables_created`` (whether the fact and state tables exist).
@@ -112,8 +90,6 @@ class PersistenceMixin:
         return map_batch(name, batch)
 
     def _build_outbox_rows_from_df(self, name: str, batch: pa.Table) -> pa.Table:
-        from retail_datagen.streaming.outbox import build_outbox_rows
-
         return build_outbox_rows(name, batch)
 
     # -- reading ---------------------------------------------------------------------------
@@ -154,14 +130,16 @@ class PersistenceMixin:
         Returns the rows written per logical table.
         """
         target = self._target
-        batch_hours = self.config.performance.batch_hours
+        # batch_hours chunks only SQLAlchemy inserts; DuckDB appends a table's day at once.
+        batch_hours = None if target.dialect == "duckdb" else self.config.performance.batch_hours
         counts: dict[str, int] = {}
         self._ensure_tables()
         with target.transaction():
             for name, parts in batches.items():
                 mapped = pa.concat_tables([self._map_field_names_for_db(name, part)
                                            for part in parts])
-                target.append(name, mapped, hour_bounds(mapped, day, batch_hours))
+                target.append(name, mapped, None if batch_hours is None
+                              else hour_bounds(mapped, day, batch_hours))
                 counts[name] = mapped.num_rows
                 self._emit_table_progress(name, 1.0, f"Writing {name} ({mapped.num_rows:,})",
                                           {name: mapped.num_rows})

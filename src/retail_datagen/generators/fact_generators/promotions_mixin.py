@@ -262,7 +262,8 @@ class PromotionsMixin:
     Reads:
         ``_seed``, ``_master.stores``, ``_master.products``, ``_for_each_store``.
     Writes:
-        nothing on self (``_decide_promotions`` fills the day's ``Visits.promo_code``).
+        nothing on self: ``_decide_promotions`` returns the visits' codes, which the driver
+        hands to ``_apply_promotions``.
     Streams:
         ``promo.apply``, ``promo.code`` (per store).
     """
@@ -271,7 +272,7 @@ class PromotionsMixin:
                            ) -> np.ndarray:
         """Decide each visit's code on its candidate basket (behaviour.md §7).
 
-        Returns int8 (n_visits,) code per visit (−1 none) and stores it in ``visits.promo_code``.
+        Returns int8 (n_visits,): the code of each visit into ``domain.PROMO_CODES`` (−1 none).
         """
         products, stores = self._master.products, self._master.stores
         category = products.category_code[lines.product_idx]
@@ -291,13 +292,13 @@ class PromotionsMixin:
             )
 
         parts = self._for_each_store(one_store) if len(visits) else []
-        codes = np.concatenate(parts).astype(np.int8) if parts else np.zeros(0, dtype=np.int8)
-        visits.promo_code = codes
-        return codes
+        return np.concatenate(parts).astype(np.int8) if parts else np.zeros(0, dtype=np.int8)
 
-    def _apply_promotions(self, ctx: DayContext, visits: Visits, sale_lines: SaleLines
+    def _apply_promotions(self, ctx: DayContext, visit_codes: np.ndarray, sale_lines: SaleLines
                           ) -> tuple[np.ndarray, np.ndarray, pa.Table, pa.Table]:
         """Discounts on the fulfilled lines and the promotion tables.
+
+        ``visit_codes`` is int8 (n_visits,), as ``_decide_promotions`` returns it.
 
         Returns:
             ``(discount_cents, promo_code_idx, promotions, promo_lines)``: int64 and int8 per
@@ -306,7 +307,7 @@ class PromotionsMixin:
         products = self._master.products
         sl = sale_lines
         discount, promo = promotion_discounts(
-            visits.promo_code[sl.receipt_visit], line_receipt=sl.receipt_index,
+            visit_codes[sl.receipt_visit], line_receipt=sl.receipt_index,
             line_category=products.category_code[sl.product_idx], unit_cents=sl.unit_cents,
             qty=sl.quantity, gross_cents=sl.gross_cents, month=ctx.day.month,
         )

@@ -3,10 +3,10 @@
 A day's in-store sales are made in this order; each step is one host method:
 
 1. ``_generate_store_hour_activity(ctx) -> Visits``: visits, their times, seq, customers,
-   segments and basket behaviours (``promo_code`` all −1).
+   segments and basket behaviours.
 2. ``_build_candidate_baskets(ctx, visits) -> CandidateLines``: drawn lines, holiday overlay,
    duplicates merged, numbered in candidate order.
-3. ``_decide_promotions(ctx, visits, lines)`` (promotions mixin): fills ``visits.promo_code``.
+3. ``_decide_promotions(ctx, visits, lines)`` (promotions mixin): the code of each visit.
 4. ``_sale_requests(ctx, visits, lines) -> InventoryEvents``: one store SALE request per
    candidate line, resolved by the inventory mixin into the filled quantity of each line.
 5. ``_finalize_sale_lines(ctx, visits, lines, filled) -> SaleLines``: lines filled 0 dropped,
@@ -137,7 +137,7 @@ def draw_store_visits(
         store_idx=np.full(n, store_index, dtype=np.int64),
         visit_seq=np.arange(1, n + 1, dtype=np.int64),
         ts_us=ts, hour=hour, customer_id=customer, segment_code=segment,
-        behaviour_code=behaviour.astype(np.int8), promo_code=np.full(n, -1, dtype=np.int8),
+        behaviour_code=behaviour.astype(np.int8),
         store_offsets=np.array([0, n], dtype=np.int64), visits_per_hour=per_hour[None, :],
     )
 
@@ -148,7 +148,7 @@ def concat_visits(parts: list[Visits], n_stores: int | None = None) -> Visits:
     if not parts:
         z = np.zeros(0, dtype=np.int64)
         i8 = z.astype(np.int8)
-        return Visits(z, z, z, z, z, i8, i8, i8, np.zeros((n_stores or 0) + 1, dtype=np.int64),
+        return Visits(z, z, z, z, z, i8, i8, np.zeros((n_stores or 0) + 1, dtype=np.int64),
                       np.zeros((n_stores or 0, 24), dtype=np.int64))
     sizes = np.array([len(p) for p in parts], dtype=np.int64)
 
@@ -159,7 +159,7 @@ def concat_visits(parts: list[Visits], n_stores: int | None = None) -> Visits:
         store_idx=cat("store_idx", np.int64), visit_seq=cat("visit_seq", np.int64),
         ts_us=cat("ts_us", np.int64), hour=cat("hour", np.int64),
         customer_id=cat("customer_id", np.int64), segment_code=cat("segment_code", np.int8),
-        behaviour_code=cat("behaviour_code", np.int8), promo_code=cat("promo_code", np.int8),
+        behaviour_code=cat("behaviour_code", np.int8),
         store_offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         visits_per_hour=np.concatenate([p.visits_per_hour for p in parts]).astype(np.int64),
     )

@@ -18,13 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import domain, money
-from retail_datagen.db.schema import arrow_schema
+from retail_datagen.db.schema import carried_schema
 from retail_datagen.errors import GenerationError
 from retail_datagen.generators.fact_generators.day_types import DayContext, InventoryEvents
 from retail_datagen.generators.fact_generators.payments_mixin import (
     PROCESSING_MS,
     build_refunds,
 )
+from retail_datagen.generators.fact_generators.state import merge_pending_returns
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_MINUTE,
@@ -132,7 +133,7 @@ def build_pending_returns(receipts: pa.Table, receipt_lines: pa.Table,
         "tax_cents": lines.column("TaxCents"),
         "promo_code": lines.column("PromoCode"),
         "payment_method": from_receipts("TenderType"),
-    }).cast(arrow_schema(PENDING_TABLE))
+    }).cast(carried_schema(PENDING_TABLE))
     return table.sort_by([("return_date", "ascending"), ("receipt_id_ext", "ascending"),
                           ("line_num", "ascending")])
 
@@ -385,7 +386,8 @@ class ReturnsMixin:
     Adds:
         ``_schedule_returns`` (new ``gen_state_pending_returns`` rows from the day's SALE
         receipts) and ``_generate_returns`` (RETURN rows for ``receipts`` and
-        ``receipt_lines``, REFUNDED ``fact_payments`` rows and the store inventory events).
+        ``receipt_lines``, REFUNDED ``fact_payments`` rows and the store inventory events);
+        ``_returns_due`` and ``_pending_returns_after_day`` carry the pending rows over days.
     Reads:
         ``_seed``, ``_master.stores`` (open_hour, close_hour) and ``_master.products``
         (is_food).
@@ -399,6 +401,17 @@ class ReturnsMixin:
                           receipt_lines: pa.Table) -> pa.Table:
         """Pending-return rows for the day's SALE receipts (in (StoreID, seq) order)."""
         return schedule_pending_returns(self._seed, ctx.day, receipts, receipt_lines)
+
+    def _returns_due(self, ctx: DayContext, pending: pa.Table) -> pa.Table:
+        """The pending-return rows whose return_date is ``ctx.day``."""
+        return pending.filter(pc.equal(pending.column("return_date"),
+                                       pa.scalar(ctx.day, pa.date32())))
+
+    def _pending_returns_after_day(self, ctx: DayContext, pending: pa.Table,
+                                   scheduled: pa.Table) -> pa.Table:
+        """The pending rows still due after ``ctx.day`` plus the day's new ones, in key order."""
+        later = pc.greater(pending.column("return_date"), pa.scalar(ctx.day, pa.date32()))
+        return merge_pending_returns(pending.filter(later), scheduled)
 
     def _generate_returns(self, ctx: DayContext, due: pa.Table) -> ReturnsBatch:
         """The returns made on the day from the pending rows due on it."""

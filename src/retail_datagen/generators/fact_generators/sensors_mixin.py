@@ -21,13 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import domain
+from retail_datagen.ids import unit_day_ids
 from retail_datagen.rng import stream
 
 from .day_types import DayContext, Visits
 from .utils_mixin import (
     US_PER_HOUR,
     US_PER_SECOND,
-    day_sequenced_ids,
     day_tag,
     dict_strings,
     generator_schema,
@@ -298,7 +298,8 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array) -> pa.Table:
+def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
+                    store_unit: np.ndarray) -> pa.Table:
     """The ``ble_pings`` batch with its DSIDs, rows in PingId order.
 
     DSID order is (event_ts, store_id, visit_seq, zone position, ping index). A known visit
@@ -310,6 +311,7 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array) -> p
         day: the simulated day.
         draws: per-store results of :func:`draw_ble_pings`, in store_id order.
         ble_ids: string array of ``dim_customers.ble_id``, indexed by customer_id − 1.
+        store_unit: int64 array by store index: the store's DC unit, which numbers PingIds.
     """
     n_visits = np.array([d.visit_seq.size for d in draws], dtype=np.int64)
     n_pings = np.array([d.ts_us.size for d in draws], dtype=np.int64)
@@ -320,7 +322,6 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array) -> p
     v_first = np.cumsum(n_visits) - n_visits
     visit = _concat([d.visit for d in draws]) + np.repeat(v_first, n_pings)
     ts = _concat([d.ts_us for d in draws])
-    m = ts.size
 
     # Pings are concatenated in (store_id, visit_seq, zone position, ping index) order whenever
     # the visits are in (store_id, seq) order, so a stable sort on event_ts gives DSID order.
@@ -353,7 +354,7 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array) -> p
     beacon = store_zone.take(pa.array(store_pos * _N_BLE_ZONES + zone_code, pa.int64()))
     return pa.Table.from_arrays(
         [
-            pa.array(day_sequenced_ids(day, m), pa.int64()),
+            pa.array(unit_day_ids(day, store_unit[store_ids[store_pos] - 1]), pa.int64()),
             ts_array(ts),
             pa.array(store_ids[store_pos], pa.int64()),
             beacon,
@@ -426,7 +427,7 @@ class SensorsMixin:
             )
 
         draws = [d for d in self._for_each_store(one_store) if d is not None]
-        return ble_pings_table(ctx.day, draws, self._master.customers.ble_id)
+        return ble_pings_table(ctx.day, draws, self._master.customers.ble_id, stores.dc_id)
 
 
 __all__ = [

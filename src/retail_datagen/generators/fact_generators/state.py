@@ -12,6 +12,7 @@ from datetime import date
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from retail_datagen.db import schema
 from retail_datagen.generators.fact_generators.utils_mixin import (
@@ -116,7 +117,7 @@ class SupplierOrders:
 
 
 def _empty_table(name: str) -> pa.Table:
-    return schema.arrow_schema(name).empty_table()
+    return schema.carried_schema(name).empty_table()
 
 
 @dataclass
@@ -156,10 +157,12 @@ def initial_state(first_day: date, store_on_hand: np.ndarray, store_rp: np.ndarr
     )
 
 
-def _node_table(node_type: str, node_ids: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                values: dict[str, np.ndarray]) -> dict[str, pa.Array]:
+def _node_table(node_type: str, node_ids: np.ndarray, node_units: np.ndarray,
+                rows: np.ndarray, cols: np.ndarray, values: dict[str, np.ndarray]
+                ) -> dict[str, pa.Array]:
     n = len(rows)
     data: dict[str, pa.Array] = {
+        schema.UNIT_COLUMN: pa.array(node_units[rows].astype(np.int16)),
         "node_type": pa.repeat(node_type, n),
         "node_id": pa.array(node_ids[rows]),
         "product_id": pa.array(cols + 1),
@@ -169,39 +172,42 @@ def _node_table(node_type: str, node_ids: np.ndarray, rows: np.ndarray, cols: np
     return data
 
 
-def inventory_rows(state: CarriedState, store_ids: np.ndarray, dc_ids: np.ndarray,
-                   changed_store: np.ndarray | None, changed_dc: np.ndarray | None) -> pa.Table:
+def inventory_rows(state: CarriedState, store_ids: np.ndarray, store_dc: np.ndarray,
+                   dc_ids: np.ndarray, changed_store: np.ndarray | None,
+                   changed_dc: np.ndarray | None) -> pa.Table:
     """``gen_state_inventory`` rows for the (node, product) pairs flagged as changed
-    (all pairs when the masks are None)."""
+    (all pairs when the masks are None); a node's unit is its DC."""
     parts = []
-    for node_type, ids, changed, values in (
-        ("STORE", store_ids, changed_store,
+    for node_type, ids, units, changed, values in (
+        ("STORE", store_ids, store_dc, changed_store,
          {"on_hand": state.store_on_hand, "in_transit": state.store_in_transit,
           "on_order": np.zeros_like(state.store_on_hand)}),
-        ("DC", dc_ids, changed_dc,
+        ("DC", dc_ids, dc_ids, changed_dc,
          {"on_hand": state.dc_on_hand, "in_transit": np.zeros_like(state.dc_on_hand),
           "on_order": state.dc_on_order}),
     ):
         shape = values["on_hand"].shape
         mask = np.ones(shape, dtype=bool) if changed is None else changed
         rows, cols = np.nonzero(mask)
-        parts.append(pa.table(_node_table(node_type, ids, rows, cols, values)))
+        parts.append(pa.table(_node_table(node_type, ids, units, rows, cols, values)))
     return pa.concat_tables(parts).cast(schema.arrow_schema("gen_state_inventory"))
 
 
-def initial_inventory_rows(state: CarriedState, store_ids: np.ndarray, dc_ids: np.ndarray
-                           ) -> pa.Table:
+def initial_inventory_rows(state: CarriedState, store_ids: np.ndarray, store_dc: np.ndarray,
+                           dc_ids: np.ndarray) -> pa.Table:
     parts = []
-    for node_type, ids, on_hand, rp in (("STORE", store_ids, state.store_on_hand, state.store_rp),
-                                         ("DC", dc_ids, state.dc_on_hand, state.dc_rp)):
+    for node_type, ids, units, on_hand, rp in (
+            ("STORE", store_ids, store_dc, state.store_on_hand, state.store_rp),
+            ("DC", dc_ids, dc_ids, state.dc_on_hand, state.dc_rp)):
         rows, cols = np.nonzero(np.ones(on_hand.shape, dtype=bool))
-        parts.append(pa.table(_node_table(node_type, ids, rows, cols,
+        parts.append(pa.table(_node_table(node_type, ids, units, rows, cols,
                                           {"quantity": on_hand, "reorder_point": rp})))
     return pa.concat_tables(parts).cast(schema.arrow_schema("gen_initial_inventory"))
 
 
 def legs_table(legs: Legs) -> pa.Table:
     data = {
+        schema.UNIT_COLUMN: pa.array(legs.dc_id.astype(np.int16)),
         "shipment_id": pa.array(legs.shipment_id.astype(object), pa.string()),
         "truck_id": pa.array(legs.truck_id),
         "dc_id": pa.array(legs.dc_id),
@@ -214,16 +220,28 @@ def legs_table(legs: Legs) -> pa.Table:
     return pa.table(data).cast(schema.arrow_schema("gen_state_shipments"))
 
 
+def shipment_dc(shipment_id: np.ndarray) -> np.ndarray:
+    """The dc_id in SHP + YYYYMMDD + dc_id(4) + … shipment ids (int64 array)."""
+    ids = pa.array(np.asarray(shipment_id).astype(object), pa.string())
+    return pc.cast(pc.utf8_slice_codeunits(ids, 11, 15), pa.int64()).to_numpy(
+        zero_copy_only=False).astype(np.int64)
+
+
 def leg_lines_table(lines: LegLines) -> pa.Table:
+    """Lines belong to the unit of their shipment's DC."""
     return pa.table({
+        schema.UNIT_COLUMN: pa.array(shipment_dc(lines.shipment_id).astype(np.int16)),
         "shipment_id": pa.array(lines.shipment_id.astype(object), pa.string()),
         "product_id": pa.array(lines.product_id),
         "quantity": pa.array(lines.quantity.astype(np.int32)),
     }).cast(schema.arrow_schema("gen_state_shipment_lines"))
 
 
-def trucks_table(truck_ids: np.ndarray, available: np.ndarray, mask: np.ndarray) -> pa.Table:
+def trucks_table(truck_ids: np.ndarray, home_dc: np.ndarray, available: np.ndarray,
+                 mask: np.ndarray) -> pa.Table:
+    """Availability of the masked (DC_FLEET and POOL) trucks, each in its home DC's unit."""
     return pa.table({
+        schema.UNIT_COLUMN: pa.array(home_dc[mask].astype(np.int16)),
         "truck_id": pa.array(truck_ids[mask]),
         "available_at": ts_array(available[mask]),
     }).cast(schema.arrow_schema("gen_state_trucks"))
@@ -231,6 +249,7 @@ def trucks_table(truck_ids: np.ndarray, available: np.ndarray, mask: np.ndarray)
 
 def supplier_orders_table(orders: SupplierOrders) -> pa.Table:
     return pa.table({
+        schema.UNIT_COLUMN: pa.array(orders.dc_id.astype(np.int16)),
         "dc_id": pa.array(orders.dc_id),
         "product_id": pa.array(orders.product_id),
         "quantity": pa.array(orders.quantity.astype(np.int32)),
@@ -307,15 +326,19 @@ def state_from_tables(first_day: date, tables: dict[str, pa.Table], n_stores: in
         legs=legs,
         leg_lines=lines,
         supplier_orders=orders,
-        campaigns=tables["gen_state_campaigns"].sort_by("campaign_id")
-        .cast(schema.arrow_schema("gen_state_campaigns")),
-        pending_returns=returns.cast(schema.arrow_schema("gen_state_pending_returns")),
+        campaigns=_carried(tables["gen_state_campaigns"].sort_by("campaign_id"),
+                           "gen_state_campaigns"),
+        pending_returns=_carried(returns, "gen_state_pending_returns"),
     )
+
+
+def _carried(table: pa.Table, name: str) -> pa.Table:
+    return table.select(schema.carried_schema(name).names).cast(schema.carried_schema(name))
 
 
 def merge_pending_returns(kept: pa.Table, new: pa.Table) -> pa.Table:
     """Pending returns still due after the day plus the day's new ones, in key order."""
-    target = schema.arrow_schema("gen_state_pending_returns")
+    target = schema.carried_schema("gen_state_pending_returns")
     merged = pa.concat_tables([kept.cast(target), new.cast(target)])
     return merged.sort_by([("return_date", "ascending"), ("receipt_id_ext", "ascending"),
                            ("line_num", "ascending")])

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen.generators.fact_generators.day_types import InventoryEvents, ResolvedEvents
-from retail_datagen.generators.fact_generators.utils_mixin import day_sequenced_ids, ts_array
+from retail_datagen.generators.fact_generators.utils_mixin import ts_array
+from retail_datagen.ids import unit_day_ids
 
 
 def stockout_rows(events: InventoryEvents, resolved: ResolvedEvents, node_ids: np.ndarray,
@@ -28,8 +29,12 @@ def stockout_rows(events: InventoryEvents, resolved: ResolvedEvents, node_ids: n
     }
 
 
-def stockouts_table(day: date, parts: list[dict[str, np.ndarray | pa.Array]]) -> pa.Table:
-    """The ``stockouts`` batch in DSID order (event_ts, node rank, node id, product_id)."""
+def stockouts_table(day: date, parts: list[dict[str, np.ndarray | pa.Array]],
+                    store_unit: np.ndarray) -> pa.Table:
+    """The ``stockouts`` batch in DSID order (event_ts, node rank, node id, product_id).
+
+    ``store_unit`` (int64, by store index) is each store's DC unit; a DC row's unit is its DC.
+    """
     cols = {k: (pa.concat_arrays([p[k] for p in parts]) if k == "source"
                 else np.concatenate([p[k] for p in parts])) for k in parts[0]}
     order = np.lexsort((cols["product"], cols["node"], cols["rank"], cols["ts"]))
@@ -37,7 +42,7 @@ def stockouts_table(day: date, parts: list[dict[str, np.ndarray | pa.Array]]) ->
     node = cols["node"][order]
     ts = ts_array(cols["ts"][order])
     return pa.table({
-        "StockoutId": pa.array(day_sequenced_ids(day, len(order))),
+        "StockoutId": pa.array(unit_day_ids(day, np.where(store, store_unit[node - 1], node))),
         "EventTS": ts,
         "StoreID": pa.array(node, mask=~store),
         "DCID": pa.array(node, mask=store),
@@ -69,4 +74,4 @@ class StockoutsMixin:
         return stockouts_table(day, [
             stockout_rows(*store, self._master.stores.store_id, 0),
             stockout_rows(*dc, self._master.dcs.dc_id, 1),
-        ])
+        ], self._master.stores.dc_id)

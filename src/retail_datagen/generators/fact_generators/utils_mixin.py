@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 
 from retail_datagen.db import schema
 from retail_datagen.errors import GenerationError, UnknownTableError
+from retail_datagen.ids import day_tag as day_tag  # the domain mixins import it from here
+from retail_datagen.ids import unit_day_ids
 
 US_PER_SECOND = 1_000_000
 US_PER_MINUTE = 60 * US_PER_SECOND
@@ -62,11 +64,6 @@ def join_strings(parts: Sequence[pa.Array | str], n: int) -> pa.Array:
     # Literals broadcast as scalars: no per-row Python objects.
     arrays = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*arrays, "")
-
-
-def day_tag(day: date) -> str:
-    """``YYYYMMDD`` of a day, as used in every external id."""
-    return day.strftime("%Y%m%d")
 
 
 def generator_schema(name: str) -> pa.Schema:
@@ -119,13 +116,6 @@ def rank_within_groups(keys: np.ndarray) -> np.ndarray:
     return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
 
 
-def day_sequenced_ids(day: date, n: int) -> np.ndarray:
-    """DSIDs ``YYYYMMDD × 10^9 + 1..n`` for ``n`` rows already in DSID order."""
-    if n >= 1_000_000_000:
-        raise GenerationError(f"{day}: {n} rows do not fit a day-sequenced id")
-    return int(day_tag(day)) * 1_000_000_000 + np.arange(1, n + 1, dtype=np.int64)
-
-
 def release_free_memory() -> None:
     """Give memory freed by the day's batches back to the operating system.
 
@@ -170,7 +160,7 @@ class UtilsMixin:
 
     Adds:
         ``_get_available_products_for_date``, ``_is_food_product``, ``_generate_trace_id``,
-        ``_day_sequenced_ids``. No tables.
+        ``_unit_day_ids``. No tables.
     Reads:
         ``_master.products``.
     Writes:
@@ -202,5 +192,5 @@ class UtilsMixin:
                 parts.append(pc.cast(col, pa.string()))
         return join_strings(parts, n)
 
-    def _day_sequenced_ids(self, day: date, n: int) -> np.ndarray:
-        return day_sequenced_ids(day, n)
+    def _unit_day_ids(self, day: date, units: np.ndarray) -> np.ndarray:
+        return unit_day_ids(day, units)

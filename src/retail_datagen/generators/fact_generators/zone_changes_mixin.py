@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen import domain
+from retail_datagen.ids import dsid_unit, unit_day_ids
 
 from .utils_mixin import (
     EPOCH_ORDINAL,
     US_PER_DAY,
-    day_sequenced_ids,
     dict_strings,
     generator_schema,
     group_starts,
@@ -39,7 +39,7 @@ def customer_zone_changes_table(pings: pa.Table) -> pa.Table:
     """The ``customer_zone_changes`` batch of a ``ble_pings`` batch, rows in DSID order.
 
     DSID order is (event_ts, store_id, visit_seq, boundary position in the visit); ids are
-    numbered per date of event_ts.
+    numbered per date of event_ts and unit (the unit its pings' ids carry).
 
     Args:
         pings: a ``ble_pings`` batch (columns PingId, EventTS, StoreID, Zone, CustomerBLEId,
@@ -80,11 +80,13 @@ def customer_zone_changes_table(pings: pa.Table) -> pa.Table:
 
     ids = np.zeros(rows.size, dtype=np.int64)
     b_day = b_ts // US_PER_DAY
+    # A zone change belongs to the unit of its store, which its pings' ids carry.
+    b_unit = dsid_unit(ping_id[rows])
     for day_ordinal in np.unique(b_day):
         # One pass per date in the batch (a day's batch has exactly one).
         sel = np.flatnonzero(b_day == day_ordinal)
         the_day = date.fromordinal(int(day_ordinal) + EPOCH_ORDINAL)
-        ids[sel] = day_sequenced_ids(the_day, sel.size)
+        ids[sel] = unit_day_ids(the_day, b_unit[sel])
 
     take = pa.array(rows, pa.int64())
     return pa.Table.from_arrays(
