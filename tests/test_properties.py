@@ -40,9 +40,9 @@ from retail_datagen.generators.fact_generators.receipts_mixin import (
 from retail_datagen.generators.fact_generators.returns_mixin import PENDING_TABLE, make_returns
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
-    day_sequenced_ids,
     day_start_us,
 )
+from retail_datagen.ids import dsid_unit, unit_day_ids
 from retail_datagen.rng import stream
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True)
@@ -120,27 +120,44 @@ def test_balance_before_a_cutoff_matches_the_reference(case, cutoff: int) -> Non
 
 
 @PROPS
-@given(inventory_cases(), st.dates(date(2020, 1, 1), date(2030, 12, 30)))
-def test_inventory_rows_carry_dsids_in_dsid_order(case, day: date) -> None:
+@given(inventory_cases(), st.dates(date(2020, 1, 1), date(2030, 12, 30)),
+       st.lists(st.integers(1, 999), min_size=3, max_size=3))
+def test_inventory_rows_carry_dsids_in_dsid_order(case, day: date, units: list[int]) -> None:
     opening, rows = case
     events = as_events(rows)
     _, resolved = resolve_events(events, opening.copy())
     node_ids = np.array([10, 20, 30], dtype=np.int64)
-    moved = int((resolved.applied != 0).sum())
-    ids = day_sequenced_ids(day, moved)
-    table, positions = inventory_txn_table(ids, events, resolved, node_ids, dc=False)
+    node_units = np.array(units, dtype=np.int64)
+    table, positions = inventory_txn_table(day, events, resolved, node_ids, node_units, dc=False)
     # DSID order: (event_ts, store_id, product_id, type rank, source), input order on ties.
     expected = sorted((i for i in range(len(rows)) if resolved.applied[i] != 0),
                       key=lambda i: (rows[i][2], node_ids[rows[i][0]], rows[i][1],
                                      rows[i][3], rows[i][4]))
     assert positions.tolist() == expected
-    txn_ids = table.column("TxnId").to_pylist()
-    assert txn_ids == sorted(txn_ids) and len(set(txn_ids)) == len(txn_ids)
+    # id = YYYYMMDD * 10^11 + unit * 10^8 + n, n counting 1.. within the unit in DSID order.
+    seen: dict[int, int] = {}
+    reference = []
+    for i in expected:
+        unit = units[rows[i][0]]
+        seen[unit] = seen.get(unit, 0) + 1
+        reference.append(int(day.strftime("%Y%m%d")) * 10**11 + unit * 10**8 + seen[unit])
+    assert table.column("TxnId").to_pylist() == reference
     assert table.column("Quantity").to_pylist() == [int(resolved.applied[i]) for i in expected]
     assert table.column("Balance").to_pylist() == [int(resolved.balance[i]) for i in expected]
-    # Ids increase with the date too: every id of the next day is larger.
-    later = day_sequenced_ids(day + timedelta(days=1), max(moved, 1))
-    assert moved == 0 or int(later.min()) > max(txn_ids)
+
+
+@PROPS
+@given(st.lists(st.integers(0, 999), max_size=60),
+       st.dates(date(2020, 1, 1), date(2030, 12, 30)))
+def test_unit_day_ids_increase_with_date_unit_and_position(units: list[int], day: date) -> None:
+    ids = unit_day_ids(day, np.array(units, dtype=np.int64)).tolist()
+    assert len(set(ids)) == len(ids)
+    by_unit = sorted(range(len(units)), key=lambda i: (units[i], i))
+    assert [ids[i] for i in by_unit] == sorted(ids)
+    assert dsid_unit(np.array(ids, dtype=np.int64)).tolist() == units
+    if units:
+        later = unit_day_ids(day + timedelta(days=1), np.zeros(1, dtype=np.int64))
+        assert int(later.min()) > max(ids)
 
 
 # --- money: lines, headers, discounts, tax, refunds ------------------------------------------
