@@ -16,6 +16,8 @@ The events themselves are built from fact batches in
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -47,6 +49,8 @@ _SKIP_LOCKED_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 # Bound parameter lists stay well below every driver's limit (PostgreSQL allows 65,535).
 _ID_CHUNK = 5_000
 _FETCH_ROWS = 1_000
+# Bytes read at a time when looking back for the last complete line of a JSON-lines file.
+_TAIL_BYTES = 65_536
 
 
 @contextmanager
@@ -335,6 +339,37 @@ def iter_events(target: Target, status: str | None = None, limit: int | None = N
             yield OutboxEvent.from_row(dict(row))
 
 
+def open_jsonl_for_append(path: str | os.PathLike[str]) -> TextIO:
+    """Open a JSON-lines file to append drained events to (``outbox drain --out``).
+
+    A drain that was killed while writing can leave an incomplete last line. Its events were
+    never acknowledged, so they are drained again; the fragment is cut off first so that the
+    file stays one JSON object per line.
+
+    Args:
+        path: The file; it and its folder are created if missing.
+
+    Returns:
+        The file, open for appending UTF-8 text.
+    """
+    file = pathlib.Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with file.open("ab+") as raw:
+        end = raw.seek(0, os.SEEK_END)
+        keep, position = 0, end
+        while position > 0:
+            step = min(_TAIL_BYTES, position)
+            raw.seek(position - step)
+            newline = raw.read(step).rfind(b"\n")
+            if newline >= 0:
+                keep = position - step + newline + 1
+                break
+            position -= step
+        if keep < end:
+            raw.truncate(keep)
+    return file.open("a", encoding="utf-8")
+
+
 def drain(target: Target, out: TextIO, *, hub: str, limit: int | None = None, batch: int = 256,
           max_attempts: int = 3, dead_letter: bool = True) -> int:
     """Lease, write and acknowledge events until none is due (``outbox drain``).
@@ -399,5 +434,6 @@ __all__ = [
     "lease",
     "nack",
     "open_bind",
+    "open_jsonl_for_append",
     "validate_sample",
 ]
