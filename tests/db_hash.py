@@ -11,21 +11,15 @@ from retail_datagen.db import schema
 
 def table_hashes(path: Path, tables: tuple[str, ...] | None = None) -> dict[str, str]:
     """md5 of each table's rows in a total order (every column), for dims and facts."""
+    names = tables or (*schema.DIM_TABLES, *schema.FACT_TABLE_DB_NAMES.values())
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return connection_hashes(con, tables)
+        out = {}
+        for name in names:
+            row = con.execute(
+                f'SELECT count(*), md5(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) '
+                f'ORDER BY CAST(t AS VARCHAR)), \'\')) FROM "{name}" t').fetchone()
+            out[name] = f"{row[0]}:{row[1]}"
+        return out
     finally:
         con.close()
-
-
-def connection_hashes(con: duckdb.DuckDBPyConnection,
-                      tables: tuple[str, ...] | None = None) -> dict[str, str]:
-    """:func:`table_hashes` of the tables of an open DuckDB connection."""
-    names = tables or (*schema.DIM_TABLES, *schema.FACT_TABLE_DB_NAMES.values())
-    out = {}
-    for name in names:
-        row = con.execute(
-            f'SELECT count(*), md5(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) '
-            f'ORDER BY CAST(t AS VARCHAR)), \'\')) FROM "{name}" t').fetchone()
-        out[name] = f"{row[0]}:{row[1]}"
-    return out

@@ -7,7 +7,9 @@ real DuckDB files and a real PostgreSQL server.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +23,6 @@ import duckdb
 import pytest
 
 from conftest import config_in
-from db_hash import table_hashes
 from retail_datagen.db import schema
 
 FACTS = tuple(schema.FACT_TABLE_DB_NAMES.values())
@@ -33,6 +34,8 @@ START, END = date(2024, 3, 4), date(2024, 3, 6)
 FAULT_DAY = date(2024, 3, 5)
 BEFORE_FAULT = FAULT_DAY - timedelta(days=1)
 TESTS = Path(__file__).parent
+#: Row count and hash sum per table (:func:`row_hashes`).
+Hashes = dict[str, tuple[int, int]]
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +51,14 @@ def master_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def reference_hashes(master_db: Path, tmp_path_factory: pytest.TempPathFactory
-                     ) -> dict[str, str]:
+                     ) -> Hashes:
     """Content hashes of an uninterrupted run of ``START..END``."""
     from conftest import generate
 
     folder = tmp_path_factory.mktemp("reference")
     shutil.copy(master_db, folder / "retail.duckdb")
     generate(config_in(folder), START, END)
-    return table_hashes(folder / "retail.duckdb", HASHED)
+    return hashes(folder)
 
 
 def fresh_folder(master_db: Path, folder: Path) -> Path:
@@ -73,8 +76,22 @@ def snapshot(source: Path, folder: Path) -> Path:
     return folder
 
 
-def hashes(folder: Path) -> dict[str, str]:
-    return table_hashes(folder / "retail.duckdb", HASHED)
+def row_hashes(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] = HASHED
+               ) -> Hashes:
+    """Row count and the sum of every row's hash, per table: equal for equal row multisets.
+
+    Order-free and computed without sorting, so cheap enough to compare after every fault.
+    """
+    return {name: con.execute(f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) '
+                              f'FROM "{name}" t').fetchone() for name in tables}
+
+
+def hashes(folder: Path) -> Hashes:
+    con = duckdb.connect(str(folder / "retail.duckdb"), read_only=True)
+    try:
+        return row_hashes(con)
+    finally:
+        con.close()
 
 
 # --- the whole-days check ----------------------------------------------------------------------
@@ -214,3 +231,27 @@ def continue_in_new_process(*folders: Path, session: str | None = None,
     code = _CONTINUE.format(tests=str(TESTS), folders=[str(f) for f in folders],
                             session=session or "", start=start.isoformat(), end=end.isoformat())
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def kill_when(child: subprocess.Popen, line: str) -> None:
+    """SIGKILL ``child`` as soon as it prints ``line`` (its stdout is a text pipe)."""
+    try:
+        for out in child.stdout:
+            if out.strip() == line:
+                child.send_signal(signal.SIGKILL)
+                break
+    finally:
+        assert child.wait(timeout=120) == -signal.SIGKILL
+
+
+def generate_into(master: Path, folder: Path, start: date, end: date, **kwargs: Any) -> Path:
+    """A copy of ``master`` in ``folder`` with the facts of ``start..end``; the file's path."""
+    from retail_datagen.generators.fact_generators import FactDataGenerator
+
+    fresh_folder(master, folder)
+    gen = FactDataGenerator(config_in(folder))
+    try:
+        asyncio.run(gen.generate_historical_data(start, end, validate=False, **kwargs))
+    finally:
+        gen.close()
+    return folder / "retail.duckdb"

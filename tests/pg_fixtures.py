@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from db_hash import connection_hashes
+from fault_fixtures import Hashes, row_hashes
 from retail_datagen.db.sql_engine import SqlTarget
 
 PG_URL_ENV = "RETAIL_DATAGEN_TEST_PG_URL"
@@ -88,8 +88,8 @@ def pg_schemas() -> Iterator[Schemas]:
     schemas.drop_all()
 
 
-def pg_hashes(url: str, tables: tuple[str, ...]) -> dict[str, str]:
-    """The DuckDB content hashes (``db_hash``) of the PostgreSQL tables, comparable with a file's.
+def pg_hashes(url: str, tables: tuple[str, ...]) -> Hashes:
+    """The :func:`~fault_fixtures.row_hashes` of PostgreSQL tables, comparable with a file's.
 
     Each table is read in its contract Arrow types and loaded into an in-memory DuckDB.
     """
@@ -101,7 +101,7 @@ def pg_hashes(url: str, tables: tuple[str, ...]) -> dict[str, str]:
                 con.register("pg_rows", target.query_arrow(f'SELECT * FROM "{name}"'))
                 con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM pg_rows')
                 con.unregister("pg_rows")
-        return connection_hashes(con, tuple(n for n in tables if target.table_exists(n)))
+        return row_hashes(con, tuple(n for n in tables if target.table_exists(n)))
     finally:
         con.close()
         target.close()

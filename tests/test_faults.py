@@ -22,15 +22,14 @@ from pathlib import Path
 import pytest
 
 from conftest import config_in
-from db_hash import table_hashes
 from fault_fixtures import (
     BEFORE_FAULT,
     END,
     FAULT_DAY,
-    HASHED,
     START,
     TESTS,
     Gate,
+    Hashes,
     capture_cancel_flag,
     check_duckdb_whole_days,
     check_target_whole_days,
@@ -38,6 +37,7 @@ from fault_fixtures import (
     fresh_folder,
     hashes,
     inside_write,
+    kill_when,
     master_db,  # noqa: F401 - fixture
     on_day,
     raise_,
@@ -72,7 +72,7 @@ def test_failed_call_then_full_range_on_the_same_object_equals_one_run(
         gen.close()
     assert (summary.days_skipped, summary.days_generated) == (4, 3)
     assert summary.validation_results["error_count"] == 0, summary.validation_results["errors"]
-    assert table_hashes(folder / "retail.duckdb", HASHED) == table_hashes(generated_week, HASHED)
+    assert hashes(folder) == hashes(generated_week.parent)
 
 
 # --- in-process faults ------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def _fault(name: str, master: Path, folder: Path) -> tuple[FactDataGenerator, da
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_fault_leaves_whole_days_and_the_same_or_a_new_object_ends_identical(
-        name: str, master_db: Path, reference_hashes: dict[str, str],  # noqa: F811
+        name: str, master_db: Path, reference_hashes: Hashes,  # noqa: F811
         left_by_fault: dict[str, tuple[Path, date | None]], tmp_path: Path) -> None:
     gen, last_day = _fault(name, master_db, tmp_path / "same")
     try:
@@ -251,18 +251,23 @@ def test_fault_leaves_whole_days_and_the_same_or_a_new_object_ends_identical(
     finally:
         gen.close()
     assert hashes(tmp_path / "same") == reference_hashes
-    check_duckdb_whole_days(other / "retail.duckdb", last_day)
-    fresh = FactDataGenerator(config_in(other))
+    assert _continued_by_a_new_object(other, last_day) == reference_hashes
+
+
+def _continued_by_a_new_object(folder: Path, last_day: date | None) -> Hashes:
+    """Check the whole days the fault left, continue with a new generator, hash the result."""
+    check_duckdb_whole_days(folder / "retail.duckdb", last_day)
+    gen = FactDataGenerator(config_in(folder))
     try:
-        _run(fresh)
+        _run(gen)
     finally:
-        fresh.close()
-    assert hashes(other) == reference_hashes
+        gen.close()
+    return hashes(folder)
 
 
 @pytest.mark.slow
 def test_a_new_process_continues_after_every_fault_identically(
-        master_db: Path, reference_hashes: dict[str, str],  # noqa: F811
+        master_db: Path, reference_hashes: Hashes,  # noqa: F811
         left_by_fault: dict[str, tuple[Path, date | None]], tmp_path: Path) -> None:
     # The scenarios above leave their snapshots here; run alone, this test makes its own.
     for number, name in enumerate(SCENARIOS):
@@ -313,32 +318,22 @@ inside_write(gen, FAULT_DAY, hold)
 """
 
 
-def kill_when(child: subprocess.Popen, line: str) -> None:
-    try:
-        for out in child.stdout:
-            if out.strip() == line:
-                child.send_signal(signal.SIGKILL)
-                break
-    finally:
-        assert child.wait(timeout=120) == -signal.SIGKILL
-
-
 @pytest.mark.slow
 def test_sigkill_inside_the_write_transaction(master_db: Path,  # noqa: F811
-                                             reference_hashes: dict[str, str],  # noqa: F811
+                                             reference_hashes: Hashes,  # noqa: F811
                                              tmp_path: Path) -> None:
     folder = fresh_folder(master_db, tmp_path / "killed")
     kill_when(child_process(folder, SIGKILL_IN_TRANSACTION), "in-transaction")
+    _resume_after_the_process_ended(folder, tmp_path, reference_hashes)
+
+
+def _resume_after_the_process_ended(folder: Path, tmp_path: Path,
+                                    reference: Hashes) -> None:
+    """Whole days up to the day before the fault; a new object and a new process end equal."""
     other = snapshot(folder, tmp_path / "new-process")
-    check_duckdb_whole_days(folder / "retail.duckdb", BEFORE_FAULT)
-    gen = FactDataGenerator(config_in(folder))
-    try:
-        _run(gen)
-    finally:
-        gen.close()
-    assert hashes(folder) == reference_hashes
+    assert _continued_by_a_new_object(folder, BEFORE_FAULT) == reference
     continue_in_new_process(other)
-    assert hashes(other) == reference_hashes
+    assert hashes(other) == reference
 
 
 # The day's write fails with EFBIG once the process may not grow a file any more: the same
@@ -353,19 +348,10 @@ on_day(gen, "_write_day", FAULT_DAY, before=lambda *_: fill())
 
 
 @pytest.mark.slow
-def test_disk_full_during_a_write(master_db: Path, reference_hashes: dict[str, str],  # noqa: F811
+def test_disk_full_during_a_write(master_db: Path, reference_hashes: Hashes,  # noqa: F811
                                   tmp_path: Path) -> None:
     folder = fresh_folder(master_db, tmp_path / "full")
     child = child_process(folder, DISK_FULL)
     out, _ = child.communicate(timeout=300)
     assert child.returncode == 3 and f"writing {FAULT_DAY} failed" in out, out
-    other = snapshot(folder, tmp_path / "new-process")
-    check_duckdb_whole_days(folder / "retail.duckdb", BEFORE_FAULT)
-    gen = FactDataGenerator(config_in(folder))
-    try:
-        _run(gen)
-    finally:
-        gen.close()
-    assert hashes(folder) == reference_hashes
-    continue_in_new_process(other)
-    assert hashes(other) == reference_hashes
+    _resume_after_the_process_ended(folder, tmp_path, reference_hashes)

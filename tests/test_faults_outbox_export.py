@@ -5,10 +5,8 @@ uninterrupted run.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,11 +19,16 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import config_in
-from fault_fixtures import START, TESTS, fresh_folder, master_db  # noqa: F401
+from fault_fixtures import (  # noqa: F401 - master_db is a fixture
+    START,
+    TESTS,
+    generate_into,
+    kill_when,
+    master_db,
+)
 from retail_datagen.db import schema
 from retail_datagen.export import parquet
 from retail_datagen.export.parquet import export_monthly_parquet
-from retail_datagen.generators.fact_generators import FactDataGenerator
 from retail_datagen.streaming import outbox
 
 SCRIPT = Path(sys.executable).with_name("retail-datagen")
@@ -38,14 +41,8 @@ BOOKKEEPING = ("status", "attempts", "last_attempt_ts", "sent_ts")
 def with_outbox(master_db: Path, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
                 ) -> Path:
     """A generated day with its outbox events (copy the file before writing to it)."""
-    folder = fresh_folder(master_db, tmp_path_factory.mktemp("outbox"))
-    gen = FactDataGenerator(config_in(folder))
-    try:
-        asyncio.run(gen.generate_historical_data(START, START, validate=False,
-                                                 publish_to_outbox=True))
-    finally:
-        gen.close()
-    return folder / "retail.duckdb"
+    return generate_into(master_db, tmp_path_factory.mktemp("outbox"), START, START,
+                         publish_to_outbox=True)
 
 
 def _copy(source: Path, folder: Path) -> Path:
@@ -62,16 +59,6 @@ def _files(root: Path) -> dict[str, bytes]:
 def _child(code: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
                             stdout=subprocess.PIPE, text=True, cwd=TESTS)
-
-
-def _kill_at(child: subprocess.Popen, line: str) -> None:
-    try:
-        for out in child.stdout:
-            if out.strip() == line:
-                child.send_signal(signal.SIGKILL)
-                break
-    finally:
-        assert child.wait(timeout=120) == -signal.SIGKILL
 
 
 # --- Parquet export ------------------------------------------------------------------------------
@@ -109,7 +96,7 @@ def test_export_failing_midway_keeps_whole_files_and_reruns_identically(
 
 def test_export_killed_inside_a_file_leaves_no_partial_file_and_reruns_identically(
         with_outbox: Path, reference_export: dict[str, bytes], tmp_path: Path) -> None:
-    _kill_at(_child(f"""
+    kill_when(_child(f"""
         import time
         from retail_datagen.export import parquet
         original, calls = parquet._MonthFile.write, []
@@ -196,7 +183,7 @@ def test_drain_killed_inside_a_line_then_the_cli_drains_the_rest(
     config = config_in(tmp_path)
     config.to_file(tmp_path / "config.json")
     out = tmp_path / "events.jsonl"
-    _kill_at(_child(f"""
+    kill_when(_child(f"""
         import time
         from retail_datagen.streaming import outbox
         class Torn:

@@ -18,9 +18,11 @@ from fault_fixtures import (
     BEFORE_FAULT,
     FAULT_DAY,
     HASHED,
+    Hashes,
     check_target_whole_days,
     continue_in_new_process,
     inside_write,
+    kill_when,
     master_db,  # noqa: F401 - fixture (reference_hashes uses it)
     reference_hashes,  # noqa: F401 - fixture
 )
@@ -34,7 +36,6 @@ from test_faults import (
     SIGKILL_IN_TRANSACTION,
     _run,
     child_process,
-    kill_when,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -83,7 +84,7 @@ def _check_whole_days(url: str, last_day: date | None) -> None:
 @pytest.mark.parametrize("name", [*SHARED, TERMINATED])
 def test_pg_fault_leaves_whole_days_and_continuations_end_identical(
         name: str, pg_schemas: Schemas, master_schema: str,  # noqa: F811
-        reference_hashes: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+        reference_hashes: Hashes, tmp_path: Path) -> None:  # noqa: F811
     schema, url = pg_schemas.clone(master_schema, "same")
     scenario = _terminated_mid_day(pg_schemas) if name == TERMINATED else SCENARIOS[name]
     gen = FactDataGenerator(config_in(tmp_path), url)
@@ -104,7 +105,7 @@ def test_pg_fault_leaves_whole_days_and_continuations_end_identical(
 
 def test_pg_sigkill_inside_the_write_transaction(
         pg_schemas: Schemas, master_schema: str,  # noqa: F811
-        reference_hashes: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+        reference_hashes: Hashes, tmp_path: Path) -> None:  # noqa: F811
     schema, url = pg_schemas.clone(master_schema, "killed")
     kill_when(child_process(tmp_path, SIGKILL_IN_TRANSACTION, url), "in-transaction")
     _check_whole_days(url, BEFORE_FAULT)

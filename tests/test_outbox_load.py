@@ -9,7 +9,6 @@ was delivered again only after its lease expired or its consumer nacked it.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import signal
 import subprocess
@@ -19,16 +18,15 @@ import time
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from conftest import config_in
-from fault_fixtures import START, TESTS, fresh_folder, master_db  # noqa: F401 - fixture
+from fault_fixtures import START, TESTS, generate_into, master_db  # noqa: F401 - fixture
 from pg_fixtures import Schemas, pg_schemas  # noqa: F401 - fixture
 from retail_datagen.db import schema
 from retail_datagen.db.duckdb_engine import to_arrow_table
 from retail_datagen.db.sql_engine import SqlTarget
-from retail_datagen.generators.fact_generators import FactDataGenerator
 from retail_datagen.streaming.outbox import counts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -77,16 +75,10 @@ _CONSUMER = textwrap.dedent("""
 """).format(batch=BATCH, lease_s=LEASE_S)
 
 
-def _events(master: Path, folder: Path) -> duckdb.DuckDBPyRelation:
+def _events(master: Path, folder: Path) -> pa.Table:
     """200,000 outbox rows: one generated day's events, repeated on the following days."""
-    fresh_folder(master, folder)
-    gen = FactDataGenerator(config_in(folder))
-    try:
-        asyncio.run(gen.generate_historical_data(START, START, validate=False,
-                                                 publish_to_outbox=True))
-    finally:
-        gen.close()
-    con = duckdb.connect(str(folder / "retail.duckdb"), read_only=True)
+    path = generate_into(master, folder, START, START, publish_to_outbox=True)
+    con = duckdb.connect(str(path), read_only=True)
     try:
         day = con.execute("SELECT count(*) FROM streaming_outbox").fetchone()[0]
         copies = -(-EVENTS // day)
