@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from conftest import TEST_WEEK, config_in
+from pg_fixtures import PG_URL_ENV, schema_url, unavailable
 from retail_datagen.config.settings import create_test_config
 from retail_datagen.db import duckdb_engine, schema, sql_engine
 from retail_datagen.db.sql_engine import SqlTarget, to_text
@@ -44,7 +44,6 @@ from retail_datagen.errors import (
 from retail_datagen.generators.fact_generators import FactDataGenerator
 from retail_datagen.generators.master_generator import MasterDataGenerator
 
-PG_URL_ENV = "RETAIL_DATAGEN_TEST_PG_URL"
 FACT_DB_NAMES = tuple(schema.FACT_TABLE_DB_NAMES[t] for t in schema.FACT_TABLES)
 ALL_TABLES = (*schema.DIM_TABLES, *FACT_DB_NAMES, schema.OUTBOX_TABLE, *schema.STATE_TABLES)
 DAY1, DAY2 = TEST_WEEK[0], TEST_WEEK[0] + timedelta(days=1)
@@ -53,34 +52,20 @@ DAY1, DAY2 = TEST_WEEK[0], TEST_WEEK[0] + timedelta(days=1)
 # --- servers and schemas ----------------------------------------------------------------------
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the PostgreSQL tests must run")
-    pytest.skip(reason)
-
-
-def _with_search_path(url: str, schema_name: str) -> str:
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    parsed = parsed.update_query_dict({"options": f"-csearch_path={schema_name}"})
-    return parsed.render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[Callable[[str], str]]:
     """A factory of fresh schemas: ``pg_schema(label)`` returns a URL whose search_path is a
     new, empty schema. Every schema made is dropped when the module ends."""
     url = os.environ.get(PG_URL_ENV)
     if not url:
-        _unavailable(f"{PG_URL_ENV} is not set")
-    admin = create_engine(_with_search_path(url, "public"))
+        unavailable(f"{PG_URL_ENV} is not set")
+    admin = create_engine(schema_url(url, "public"))
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except OperationalError as exc:
         admin.dispose()
-        _unavailable(f"PostgreSQL at {PG_URL_ENV} is not reachable: {exc}")
+        unavailable(f"PostgreSQL at {PG_URL_ENV} is not reachable: {exc}")
     created: list[str] = []
 
     def make(label: str) -> str:
@@ -88,7 +73,7 @@ def pg_schema() -> Iterator[Callable[[str], str]]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
         created.append(name)
-        return _with_search_path(url, name)
+        return schema_url(url, name)
 
     yield make
     with admin.begin() as conn:

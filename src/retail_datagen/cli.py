@@ -501,9 +501,8 @@ def outbox_drain(
     if out is None:
         drained = outbox.drain(state.target(), sys.stdout, **options)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
         # Append: drained events are acked, so overwriting the file would lose earlier ones.
-        with out.open("a", encoding="utf-8") as stream:
+        with outbox.open_jsonl_for_append(out) as stream:
             drained = outbox.drain(state.target(), stream, **options)
     state.notice(f"{drained:,} event(s) drained" + (f" to {out}" if out else ""))
 

@@ -16,6 +16,8 @@ The events themselves are built from fact batches in
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,7 @@ from typing import Any, TextIO
 
 import duckdb
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from retail_datagen.db import duckdb_engine, schema
@@ -46,6 +49,8 @@ _SKIP_LOCKED_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 # Bound parameter lists stay well below every driver's limit (PostgreSQL allows 65,535).
 _ID_CHUNK = 5_000
 _FETCH_ROWS = 1_000
+# Bytes read at a time when looking back for the last complete line of a JSON-lines file.
+_TAIL_BYTES = 65_536
 
 
 @contextmanager
@@ -104,6 +109,7 @@ _ORDER_SQL = "ORDER BY event_ts, outbox_id"
 # A semi-join on the unnested list: DuckDB hashes it, where list_contains() would scan the
 # list once per outbox row.
 _IN_IDS_SQL = "outbox_id IN (SELECT unnest(?::BIGINT[]))"
+_ID_ARRAY = postgresql.ARRAY(sa.BigInteger)
 
 
 def _duck_rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
@@ -159,21 +165,38 @@ def lease(target: Target, limit: int = 256, *, lease_timeout_s: int = 300,
             rows = _duck_rows(conn, f"SELECT * FROM {_OUTBOX} WHERE {_IN_IDS_SQL} {_ORDER_SQL}",
                               [ids])
             return [OutboxEvent.from_row(r) for r in rows]
-        due = sa.or_(_T.c.status == "pending", sa.and_(
-            _T.c.status == "processing", _T.c.last_attempt_ts < cutoff))
-        pick = sa.select(_T.c.outbox_id).where(due).order_by(
-            _T.c.event_ts, _T.c.outbox_id).limit(limit)
-        if conn.dialect.name in _SKIP_LOCKED_DIALECTS:
-            # Rows locked by a concurrent lease are skipped, never waited for or shared.
-            pick = pick.with_for_update(skip_locked=True)
-        ids = list(conn.execute(pick).scalars())
+        # One query per status: each walks the (status, event_ts) index in order and stops at
+        # the limit, where one OR of both would sort the whole outbox under the row locks.
+        # The first ``limit`` of both, merged, are the first ``limit`` due events.
+        candidates: list[Any] = []
+        for due in (_T.c.status == "pending",
+                    sa.and_(_T.c.status == "processing", _T.c.last_attempt_ts < cutoff)):
+            pick = sa.select(_T.c.event_ts, _T.c.outbox_id).where(due).order_by(
+                _T.c.event_ts, _T.c.outbox_id).limit(limit)
+            if conn.dialect.name in _SKIP_LOCKED_DIALECTS:
+                # Rows locked by a concurrent lease are skipped, never waited for or shared.
+                pick = pick.with_for_update(skip_locked=True)
+            candidates.extend(tuple(row) for row in conn.execute(pick))
+        ids = [outbox_id for _, outbox_id in sorted(candidates)[:limit]]
         if not ids:
             return []
-        conn.execute(sa.update(_T).where(_T.c.outbox_id.in_(ids)).values(
-            status="processing", attempts=_T.c.attempts + 1, last_attempt_ts=stamp))
-        rows = conn.execute(sa.select(_T).where(_T.c.outbox_id.in_(ids)).order_by(
-            _T.c.event_ts, _T.c.outbox_id)).mappings()
-        return [OutboxEvent.from_row(dict(r)) for r in rows]
+        update = sa.update(_T).where(_in_ids(conn, ids)).values(
+            status="processing", attempts=_T.c.attempts + 1, last_attempt_ts=stamp)
+        if conn.dialect.update_returning:
+            rows = sorted((dict(r) for r in conn.execute(update.returning(*_T.c)).mappings()),
+                          key=lambda r: (r["event_ts"], r["outbox_id"]))
+        else:
+            conn.execute(update)
+            rows = [dict(r) for r in conn.execute(sa.select(_T).where(
+                _in_ids(conn, ids)).order_by(_T.c.event_ts, _T.c.outbox_id)).mappings()]
+        return [OutboxEvent.from_row(r) for r in rows]
+
+
+def _in_ids(conn: Connection, ids: list[int]) -> sa.ColumnElement[bool]:
+    # On PostgreSQL one array parameter, instead of one bound parameter per id to render.
+    if conn.dialect.name == "postgresql":
+        return _T.c.outbox_id == sa.any_(sa.bindparam("ids", ids, type_=_ID_ARRAY))
+    return _T.c.outbox_id.in_(ids)
 
 
 def _update_processing(target: Target, ids: list[int], duck_set: str, duck_params: list[Any],
@@ -191,7 +214,7 @@ def _update_processing(target: Target, ids: list[int], duck_set: str, duck_param
                 changed += int(row[0]) if row else 0
             else:
                 changed += conn.execute(sa.update(_T).where(
-                    _T.c.status == "processing", _T.c.outbox_id.in_(chunk)).values(**values)
+                    _T.c.status == "processing", _in_ids(conn, chunk)).values(**values)
                 ).rowcount
     return changed
 
@@ -316,6 +339,37 @@ def iter_events(target: Target, status: str | None = None, limit: int | None = N
             yield OutboxEvent.from_row(dict(row))
 
 
+def open_jsonl_for_append(path: str | os.PathLike[str]) -> TextIO:
+    """Open a JSON-lines file to append drained events to (``outbox drain --out``).
+
+    A drain that was killed while writing can leave an incomplete last line. Its events were
+    never acknowledged, so they are drained again; the fragment is cut off first so that the
+    file stays one JSON object per line.
+
+    Args:
+        path: The file; it and its folder are created if missing.
+
+    Returns:
+        The file, open for appending UTF-8 text.
+    """
+    file = pathlib.Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with file.open("ab+") as raw:
+        end = raw.seek(0, os.SEEK_END)
+        keep, position = 0, end
+        while position > 0:
+            step = min(_TAIL_BYTES, position)
+            raw.seek(position - step)
+            newline = raw.read(step).rfind(b"\n")
+            if newline >= 0:
+                keep = position - step + newline + 1
+                break
+            position -= step
+        if keep < end:
+            raw.truncate(keep)
+    return file.open("a", encoding="utf-8")
+
+
 def drain(target: Target, out: TextIO, *, hub: str, limit: int | None = None, batch: int = 256,
           max_attempts: int = 3, dead_letter: bool = True) -> int:
     """Lease, write and acknowledge events until none is due (``outbox drain``).
@@ -380,5 +434,6 @@ __all__ = [
     "lease",
     "nack",
     "open_bind",
+    "open_jsonl_for_append",
     "validate_sample",
 ]

@@ -130,8 +130,9 @@ class FactDataGenerator(
         _pools: :class:`~.data_loading_mixin.StorePools`, set by ``load_master_data``.
         _keyword_groups: bool (n_products, n_groups), the holiday keyword matches of every
             product (``seasonal_mixin.product_keyword_groups``), set at load.
-        _state: :class:`~.state.CarriedState` after the last generated day (None until the
+        _state: :class:`~.state.CarriedState` after the last committed day (None until the
             first day or after ``reset_facts``); mirrored in the ``gen_state_*`` tables.
+        _state_last_day: the day ``_state`` belongs to; both change together, at a commit.
         _included_tables: logical names written (``set_included_tables``).
         _publish_outbox: whether the current call writes outbox events (and builds TraceId).
         _tables_created: whether the fact and state tables exist (persistence).
@@ -260,7 +261,6 @@ class FactDataGenerator(
                 if upcoming is not None:
                     upcoming.cancel()
                 raise
-            state = result.state
             outbox_events += result.outbox.num_rows if result.outbox is not None else 0
             del result
             release_free_memory()
@@ -279,7 +279,6 @@ class FactDataGenerator(
                 force=number == len(days), progress=number / len(days),
                 table_counts=dict(counts), hourly_progress=hourly["per_table_progress"],
                 current_hour=23, total_hours_completed=number * 24)
-        self._state = state
         validation: dict[str, Any] = {"skipped": True}
         if validate and days:
             from retail_datagen.validation.invariants import run_invariants
@@ -349,7 +348,11 @@ class FactDataGenerator(
             raise GenerationError(f"generating {day} failed: {exc}", day=day) from exc
 
     async def _write_result(self, day: date, result: DayResult) -> dict[str, int]:
-        """Commit one generated day; a cancellation before COMMIT rolls it back."""
+        """Commit one generated day; a cancellation before COMMIT rolls it back.
+
+        The in-memory state and its day move together, at the commit only, so whatever ends
+        a call, the next one continues from the state of the last committed day.
+        """
         cancelled = threading.Event()
         write = asyncio.ensure_future(asyncio.to_thread(
             self._write_day, day, result.batches, result.state_writes, result.outbox,
@@ -358,12 +361,20 @@ class FactDataGenerator(
             written = await asyncio.shield(write)
         except asyncio.CancelledError:
             cancelled.set()
-            with contextlib.suppress(_Cancelled):
-                await write
+            # The write thread uses this object's connection until it ends: however often the
+            # caller cancels, return only then, so no transaction outlives the call.
+            while not write.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([write])
+            error = None if write.cancelled() else write.exception()
+            if error is None and not write.cancelled():  # committed before the cancellation
+                self._state, self._state_last_day = result.state, day
+            elif error is not None and not isinstance(error, _Cancelled):
+                raise error from None
             raise
         except Exception as exc:
             raise GenerationError(f"writing {day} failed: {exc}", day=day) from exc
-        self._state_last_day = day
+        self._state, self._state_last_day = result.state, day
         return written
 
     def _generate_day(self, day: date, carried: CarriedState | None) -> DayResult:
