@@ -50,7 +50,7 @@ def test_separate_processes_hash_seed_and_time_zone(generated_week: Path,
         assert table_hashes(folder / "retail.duckdb") == reference
 
 
-@pytest.mark.parametrize("performance", [{"batch_hours": 24}, {"max_workers": 4},
+@pytest.mark.parametrize("performance", [{"batch_hours": 1}, {"max_workers": 4},
                                          {"max_workers": 1}])
 def test_batch_hours_and_workers_do_not_change_data(generated_week: Path, tmp_path: Path,
                                                     performance: dict) -> None:

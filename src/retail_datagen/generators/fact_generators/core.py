@@ -160,7 +160,9 @@ class FactDataGenerator(
             self._target.execute("SET checkpoint_threshold = '256MB'")
             # DuckDB's cache of written blocks would otherwise grow with the database; the
             # engine never reads facts back, so a fixed budget keeps memory flat over a year.
-            self._target.execute("SET memory_limit = '512MB'")
+            # A day's transaction must still fit: about 1 MB per store (15,000 rows a day).
+            limit_mb = max(512, config.volume.stores)
+            self._target.execute(f"SET memory_limit = '{limit_mb}MB'")
             # Facts are read back by key (every reader orders explicitly), never by
             # position, so DuckDB may append without keeping the batch order.
             self._target.execute("SET preserve_insertion_order = false")
