@@ -368,11 +368,13 @@ class FactDataGenerator(
             while not write.done():
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait([write])
-            error = None if write.cancelled() else write.exception()
-            if error is None and not write.cancelled():  # committed before the cancellation
+            if write.cancelled():
+                raise
+            error = write.exception()
+            if error is None:  # committed before it saw the cancellation
                 self._state, self._state_last_day = result.state, day
-            elif error is not None and not isinstance(error, _Cancelled):
-                raise error from None
+            elif not isinstance(error, _Cancelled):
+                raise GenerationError(f"writing {day} failed: {error}", day=day) from error
             raise
         except Exception as exc:
             raise GenerationError(f"writing {day} failed: {exc}", day=day) from exc
