@@ -400,7 +400,7 @@ class FactDataGenerator(
         self._decide_promotions(ctx, visits, candidates)
         sale_requests = self._sale_requests(ctx, visits, candidates)
         returns = self._generate_returns(ctx, due)
-        adjustments = self._generate_store_adjustments(ctx)
+        adjustments = self._generate_store_adjustments(ctx, sale_requests)
 
         # 5. Online candidate orders.
         online = self._generate_online_orders(ctx)

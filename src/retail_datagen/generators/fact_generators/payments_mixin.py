@@ -35,8 +35,8 @@ _M = {name: code for code, name in enumerate(domain.PAYMENT_METHODS)}
 
 #: Tender mixes (behaviour.md §8) as (method code, probability), in printed column order.
 TENDER_MIX: dict[str, tuple[tuple[int, float], ...]] = {
-    "instore": ((_M["CREDIT_CARD"], .40), (_M["DEBIT_CARD"], .30), (_M["CASH"], .20),
-                (_M["MOBILE_PAY"], .10)),
+    "instore": ((_M["CREDIT_CARD"], .35), (_M["DEBIT_CARD"], .30), (_M["CASH"], .14),
+                (_M["MOBILE_PAY"], .21)),
     "online": ((_M["CREDIT_CARD"], .60), (_M["DEBIT_CARD"], .25), (_M["PAYPAL"], .10),
                (_M["OTHER"], .05)),
 }

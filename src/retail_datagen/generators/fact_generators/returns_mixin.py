@@ -2,8 +2,9 @@
 
 A SALE receipt decides at sale time whether, and on which day, it will come back
 (behaviour.md §12). The chosen receipts' lines wait in ``gen_state_pending_returns``. On the
-return day the whole receipt is returned at the same store by the same customer: a RETURN header
-and lines that are the exact negatives of the sale, one REFUNDED payment, and store inventory
+return day the receipt comes back at the same store with the same customer: a RETURN header
+and lines that are the exact negatives of the sale's non-food lines and of a few of its food
+lines (docs/realism.md), one REFUNDED payment, and store inventory
 events (RETURN, then DAMAGED or OUTBOUND_SHIPMENT by disposition) that the daily driver
 resolves with the other store events of the day.
 """
@@ -42,8 +43,11 @@ from retail_datagen.rng import categorical, stream, uniform_int
 
 PENDING_TABLE = "gen_state_pending_returns"
 #: Return probability when the return day is Dec 26, and on any other day.
-RETURN_P_BOXING_DAY = 0.06
-RETURN_P = 0.01
+RETURN_P_BOXING_DAY = 0.30
+RETURN_P = 0.11
+#: Share of a returned receipt's food lines that come back with it (non-food lines always do):
+#: groceries are rarely returned.
+FOOD_LINE_RETURN_P = 0.1
 MAX_DELAY_DAYS = 14
 #: Non-food dispositions and their probabilities; food lines are always destroyed.
 DISPOSITIONS: tuple[str, ...] = ("RESTOCK", "OPEN_BOX", "RTV", "DAMAGED")
@@ -146,15 +150,35 @@ def _store_runs(store_id: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(store_id[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
+def returned_lines(seed: int, sale_day: date, pending: pa.Table, is_food: np.ndarray
+                   ) -> pa.Table:
+    """The pending lines that come back: every non-food line, a few food lines.
+
+    Each store draws one coin per pending line (in pending order) from stream
+    ``returns.lines``; a receipt left without lines is not returned at all.
+    """
+    store_id = pending.column("store_id").to_numpy().astype(np.int64)
+    food = is_food[pending.column("product_id").to_numpy().astype(np.int64) - 1]
+    coin = np.zeros(store_id.shape[0])
+    order = np.argsort(store_id, kind="stable")
+    sorted_ids = store_id[order]
+    for sid, a, b in _store_runs(sorted_ids):
+        coin[order[a:b]] = stream(seed, "returns.lines", sale_day, sid).random(b - a)
+    return pending.filter(pa.array(~food | (coin < FOOD_LINE_RETURN_P)))
+
+
 def schedule_pending_returns(seed: int, sale_day: date, receipts: pa.Table,
-                             receipt_lines: pa.Table) -> pa.Table:
-    """Schedule the returns of a day's SALE receipts (behaviour.md §12).
+                             receipt_lines: pa.Table, is_food: np.ndarray | None = None
+                             ) -> pa.Table:
+    """Schedule the returns of a day's SALE receipts (behaviour.md §12, docs/realism.md).
 
     Args:
         seed: The run seed.
         sale_day: The day of the receipts.
         receipts: SALE headers in (StoreID, seq) order (see :func:`build_pending_returns`).
         receipt_lines: Their lines.
+        is_food: bool array, shape (n_products,); when given, only the lines chosen by
+            :func:`returned_lines` come back.
 
     Returns:
         The new pending-return rows (see :func:`build_pending_returns`).
@@ -167,7 +191,8 @@ def schedule_pending_returns(seed: int, sale_day: date, receipts: pa.Table,
     for sid, a, b in _store_runs(store_id):
         rng = stream(seed, "returns.schedule", sale_day, sid)
         ordinal[a:b], returned[a:b] = draw_return_schedule(rng, sale_day, b - a)
-    return build_pending_returns(receipts, receipt_lines, ordinal, returned)
+    pending = build_pending_returns(receipts, receipt_lines, ordinal, returned)
+    return pending if is_food is None else returned_lines(seed, sale_day, pending, is_food)
 
 
 @dataclass
@@ -392,13 +417,14 @@ class ReturnsMixin:
     Writes:
         nothing on self (``core`` carries the pending rows in its state).
     Streams:
-        ``returns.schedule`` and ``returns.make`` (shard store_id).
+        ``returns.schedule``, ``returns.lines`` and ``returns.make`` (shard store_id).
     """
 
     def _schedule_returns(self, ctx: DayContext, receipts: pa.Table,
                           receipt_lines: pa.Table) -> pa.Table:
         """Pending-return rows for the day's SALE receipts (in (StoreID, seq) order)."""
-        return schedule_pending_returns(self._seed, ctx.day, receipts, receipt_lines)
+        return schedule_pending_returns(self._seed, ctx.day, receipts, receipt_lines,
+                                        self._master.products.is_food)
 
     def _generate_returns(self, ctx: DayContext, due: pa.Table) -> ReturnsBatch:
         """The returns made on the day from the pending rows due on it."""
@@ -416,5 +442,6 @@ __all__ = [
     "draw_return_schedule",
     "make_returns",
     "return_day",
+    "returned_lines",
     "schedule_pending_returns",
 ]
