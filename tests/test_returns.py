@@ -100,18 +100,18 @@ def test_pending_rows_copy_the_returned_lines(pending: pa.Table, sales) -> None:
     want = want.rename_columns(got.column_names).cast(got.schema)
     # Every pending row is the copy of a sale line: joining on every column loses none.
     assert got.join(want, keys=got.column_names).num_rows == got.num_rows
-    # Every non-food line of a returned receipt comes back; about 10% of its food lines do.
+    # Every non-food line of a returned receipt comes back; about 20% of its food lines do.
     food = PRODUCTS.is_food[_np(want, "product_id") - 1]
     got_food = PRODUCTS.is_food[_np(got, "product_id") - 1]
     assert (~got_food).sum() == (~food).sum()
-    assert 0.03 < got_food.sum() / food.sum() < 0.2
+    assert 0.12 < got_food.sum() / food.sum() < 0.3
     heads = receipts.filter(pc.is_in(receipts.column("ReceiptId"), value_set=ids))
     joined = pending.join(heads, keys="receipt_id_ext", right_keys="ReceiptId")
     np.testing.assert_array_equal(_np(joined, "store_id"), _np(joined, "StoreID"))
     np.testing.assert_array_equal(_np(joined, "customer_id"), _np(joined, "CustomerID"))
     assert joined.column("payment_method").equals(joined.column("TenderType"))
-    # About 11% of the 4,500 receipts come back (a few all-food receipts bring nothing back).
-    assert 380 <= len(ids) <= 560
+    # About 10% of the 4,500 receipts come back (a few all-food receipts bring nothing back).
+    assert 340 <= len(ids) <= 520
 
 
 def test_return_dates_are_1_to_14_days_later(pending: pa.Table) -> None:
@@ -137,7 +137,7 @@ def test_christmas_moves_to_boxing_day_with_a_higher_rate() -> None:
     ordinal, returned = draw_return_schedule(rng, date(2024, 12, 12), n)
     boxing = ordinal == date(2024, 12, 26).toordinal()
     assert 0.27 < returned[boxing].mean() < 0.33
-    assert 0.09 < returned[~boxing].mean() < 0.13
+    assert 0.08 < returned[~boxing].mean() < 0.12
 
 
 def test_dec26_sale_batch_never_schedules_dec25(host: Host) -> None:

@@ -68,7 +68,7 @@ _SEASON_BY_MONTH = (
     "summer", "summer", "fall", "fall", "fall", "winter",
 )  # fmt: skip
 
-DOW_MULT: tuple[float, ...] = (0.9, 0.85, 0.85, 0.95, 1.1, 1.25, 1.1)
+DOW_MULT: tuple[float, ...] = (0.9, 0.85, 0.85, 0.95, 1.1, 1.2, 1.1)
 
 WEEKDAY_CURVE: np.ndarray = _frozen(
     [0.02] * 6

@@ -452,6 +452,7 @@ class FactDataGenerator(
         online_filled_dc = -dc_resolved.applied[n_supplier:n_supplier + len(online.dc_events)]
         headers, online_lines, online_payments = self._finalize_online_orders(
             ctx, online, online_filled_store, online_filled_dc)
+        new_pending = self._with_online_returns(ctx, new_pending, headers, online_lines)
 
         # 9. Sensors, zone changes, store ops; truck rows that fall on the day.
         legs = Legs.concat(state.legs, new_legs)

@@ -26,6 +26,7 @@ from retail_datagen.generators.fact_generators.payments_mixin import (
     PROCESSING_MS,
     build_refunds,
 )
+from retail_datagen.generators.fact_generators.state import merge_pending_returns
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_MINUTE,
@@ -44,10 +45,10 @@ from retail_datagen.rng import categorical, stream, uniform_int
 PENDING_TABLE = "gen_state_pending_returns"
 #: Return probability when the return day is Dec 26, and on any other day.
 RETURN_P_BOXING_DAY = 0.30
-RETURN_P = 0.11
+RETURN_P = 0.10
 #: Share of a returned receipt's food lines that come back with it (non-food lines always do):
 #: groceries are rarely returned.
-FOOD_LINE_RETURN_P = 0.1
+FOOD_LINE_RETURN_P = 0.2
 MAX_DELAY_DAYS = 14
 #: Non-food dispositions and their probabilities; food lines are always destroyed.
 DISPOSITIONS: tuple[str, ...] = ("RESTOCK", "OPEN_BOX", "RTV", "DAMAGED")
@@ -280,6 +281,28 @@ def _group_due(day: date, due: pa.Table) -> _DueReturns:
     )
 
 
+def draw_due_details(seed: int, name: str, day: date, g: _DueReturns, open_hour: np.ndarray,
+                     close_hour: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each due return's time and refund ms, and each line's disposition.
+
+    Per store (stream ``name``, shard store_id): its returns in original id order, then their
+    lines. Returns ``(ts_us, disposition, refund_ms)`` as :func:`draw_return_details`, with the
+    times as wall-time µs on ``day``.
+    """
+    n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
+    offset = np.zeros(n_ret, dtype=np.int64)
+    refund_ms = np.zeros(n_ret, dtype=np.int64)
+    disposition = np.zeros(n_lines, dtype=np.int8)
+    line_bounds = np.append(g.first_line, n_lines)
+    for sid, a, b in _store_runs(g.store_id):
+        la, lb = int(line_bounds[a]), int(line_bounds[b])
+        offset[a:b], disposition[la:lb], refund_ms[a:b] = draw_return_details(
+            stream(seed, name, day, sid), b - a, lb - la,
+            int(open_hour[sid - 1]), int(close_hour[sid - 1]), g.method[a:b])
+    ts = day_start_us(day) + open_hour[g.store_id - 1].astype(np.int64) * US_PER_HOUR + offset
+    return ts, disposition, refund_ms
+
+
 def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
                  close_hour: np.ndarray, is_food: np.ndarray) -> ReturnsBatch:
     """Make the returns due on ``day`` (behaviour.md §12, fact-tables.md §19).
@@ -298,18 +321,8 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
     """
     g = _group_due(day, due)
     n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
-
-    # Per store: items = its returns by original receipt id, then their lines.
-    offset = np.zeros(n_ret, dtype=np.int64)
-    refund_ms = np.zeros(n_ret, dtype=np.int64)
-    disposition = np.zeros(n_lines, dtype=np.int8)
-    line_bounds = np.append(g.first_line, n_lines)
-    for sid, a, b in _store_runs(g.store_id):
-        la, lb = int(line_bounds[a]), int(line_bounds[b])
-        offset[a:b], disposition[la:lb], refund_ms[a:b] = draw_return_details(
-            stream(seed, "returns.make", day, sid), b - a, lb - la,
-            int(open_hour[sid - 1]), int(close_hour[sid - 1]), g.method[a:b])
-    ts = day_start_us(day) + open_hour[g.store_id - 1].astype(np.int64) * US_PER_HOUR + offset
+    ts, disposition, refund_ms = draw_due_details(seed, "returns.make", day, g, open_hour,
+                                                  close_hour)
 
     # seq within store by (return time, original id); returns are already by original id.
     order = np.lexsort((np.arange(n_ret), ts, g.store_id))
@@ -417,7 +430,8 @@ class ReturnsMixin:
     Writes:
         nothing on self (``core`` carries the pending rows in its state).
     Streams:
-        ``returns.schedule``, ``returns.lines`` and ``returns.make`` (shard store_id).
+        ``returns.schedule``, ``returns.lines`` and ``returns.make`` (shard store_id);
+        ``online.returns`` (shard DC unit) and ``online.returns.make`` (shard store_id).
     """
 
     def _schedule_returns(self, ctx: DayContext, receipts: pa.Table,
@@ -427,10 +441,35 @@ class ReturnsMixin:
                                         self._master.products.is_food)
 
     def _generate_returns(self, ctx: DayContext, due: pa.Table) -> ReturnsBatch:
-        """The returns made on the day from the pending rows due on it."""
+        """The returns made on the day from the pending rows due on it (in store and online)."""
+        from retail_datagen.generators.fact_generators import online_returns
+
         stores = self._master.stores
-        return make_returns(self._seed, ctx.day, due, open_hour=stores.open_hour,
-                            close_hour=stores.close_hour, is_food=self._master.products.is_food)
+        hours = {"open_hour": stores.open_hour, "close_hour": stores.close_hour,
+                 "is_food": self._master.products.is_food}
+        online = online_returns.is_online(due)
+        made = make_returns(self._seed, ctx.day, due.filter(pc.invert(online)), **hours)
+        if not pc.any(online).as_py():
+            return made
+        refunds, events = online_returns.make_online_returns(self._seed, ctx.day,
+                                                             due.filter(online), **hours)
+        return ReturnsBatch(made.receipts, made.receipt_lines,
+                            pa.concat_tables([made.payments, refunds]),
+                            InventoryEvents.concat([made.store_events, events]),
+                            made.line_disposition)
+
+    def _with_online_returns(self, ctx: DayContext, pending: pa.Table, headers: pa.Table,
+                             lines: pa.Table) -> pa.Table:
+        """The day's new pending returns plus those of its completed online orders."""
+        from retail_datagen.generators.fact_generators import online_returns
+
+        master = self._master
+        online = online_returns.schedule_online_returns(
+            self._seed, ctx.day, headers, lines,
+            customer_primary_store=master.customers.primary_store_id,
+            store_dc_id=master.stores.dc_id, is_food=master.products.is_food,
+            food_line_p=online_returns.ONLINE_FOOD_LINE_RETURN_P)
+        return merge_pending_returns(pending, online)
 
 
 __all__ = [
@@ -438,6 +477,7 @@ __all__ = [
     "ReturnsBatch",
     "ReturnsMixin",
     "build_pending_returns",
+    "draw_due_details",
     "draw_return_details",
     "draw_return_schedule",
     "make_returns",
