@@ -197,8 +197,11 @@ ADVERSARIAL: dict[str, tuple[str | tuple[str, ...], frozenset[str]]] = {
     ),
     "INV-37": (
         # A refund of an order that nothing came back for.
-        "INSERT INTO fact_payments SELECT * REPLACE (transaction_id || '-R' AS transaction_id, "
-        "'REFUNDED' AS status, -1 AS amount_cents, -0.01 AS amount) FROM fact_payments "
+        "INSERT INTO fact_payments (transaction_id, event_ts, receipt_id_ext, order_id_ext, "
+        "store_id, customer_id, payment_method, attempt, status, decline_reason, amount, "
+        "amount_cents, processing_time_ms) SELECT transaction_id || '-R', event_ts, "
+        "receipt_id_ext, order_id_ext, store_id, customer_id, payment_method, attempt, "
+        "'REFUNDED', decline_reason, -0.01, -1, processing_time_ms FROM fact_payments "
         f"WHERE transaction_id = ({_FIRST_ORDER_PAYMENT})",
         frozenset({"INV-37"}),
     ),
