@@ -410,7 +410,7 @@ class FactDataGenerator(
         promo_codes = self._decide_promotions(ctx, visits, candidates)
         sale_requests = self._sale_requests(ctx, visits, candidates)
         returns = self._generate_returns(ctx, due)
-        adjustments = self._generate_store_adjustments(ctx)
+        adjustments = self._generate_store_adjustments(ctx, sale_requests)
 
         # 5. Online candidate orders.
         online = self._generate_online_orders(ctx)
@@ -451,6 +451,7 @@ class FactDataGenerator(
         headers, online_lines, online_payments = self._finalize_online_orders(
             ctx, online, -store_resolved.applied[store_part["online"]],
             -dc_resolved.applied[dc_part["online"]])
+        new_pending = self._with_online_returns(ctx, new_pending, headers, online_lines)
 
         # 9. Sensors, zone changes, store ops; truck rows that fall on the day.
         legs = Legs.concat(state.legs, new_legs)
