@@ -38,7 +38,7 @@ KILLS = 10
 SEED = 20241125
 
 _CONSUMER = textwrap.dedent("""
-    import random, sys, time
+    import os, random, signal, sys, time
     from datetime import UTC, datetime
     import sqlalchemy as sa
     from retail_datagen.streaming.outbox import ack, lease, nack
@@ -57,6 +57,8 @@ _CONSUMER = textwrap.dedent("""
                 ids = [e.outbox_id for e in events]
                 if ids:
                     conn.execute(record, {{"ids": ids, "me": me, "at": stamp}})
+            if ids and me < 0:  # the crasher dies holding its first lease
+                os.kill(os.getpid(), signal.SIGKILL)
             if not ids:
                 left = conn.execute(sa.text(
                     "SELECT count(*) FROM streaming_outbox WHERE status <> 'sent'")).scalar()
@@ -126,6 +128,10 @@ def test_four_consumers_drain_everything_while_being_killed(
                              "leased_at TIMESTAMP)")
         conn.exec_driver_sql("CREATE TABLE nacks (outbox_id BIGINT, consumer INT, "
                              "nacked_at TIMESTAMP)")
+    # One consumer is killed for certain while it holds a lease, whatever the timing of the
+    # random kills below: its events must wait for the lease to expire.
+    crasher = _spawn(url, -1)
+    assert crasher.wait(60) == -signal.SIGKILL
     chooser = random.Random(SEED)
     started = time.monotonic()
     numbers = list(range(CONSUMERS))
