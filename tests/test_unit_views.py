@@ -17,6 +17,7 @@ from retail_datagen import domain
 from retail_datagen.db import schema
 from retail_datagen.generators.fact_generators import FactDataGenerator
 from retail_datagen.generators.fact_generators.data_loading_mixin import DCColumns
+from retail_datagen.generators.fact_generators.logistics_mixin import truck_tiers
 from retail_datagen.generators.fact_generators.state import (
     initial_inventory_rows,
     inventory_rows,
@@ -77,9 +78,9 @@ def test_every_store_dc_and_homed_truck_is_in_exactly_one_unit(loaded):
     assert sorted(stores.tolist()) == master.stores.store_id.tolist()
     dcs = np.concatenate([v.dc_ids for v in views.values()])
     assert sorted(dcs.tolist()) == master.dcs.dc_id.tolist()
-    homed = master.trucks.truck_id[master.trucks.type_code != SUPPLIER]
-    trucks = np.concatenate([v.truck_ids for v in views.values()])
-    assert sorted(trucks.tolist()) == homed.tolist()
+    supplier = master.trucks.type_code == SUPPLIER
+    homed = np.concatenate([v.truck_ids[v.homed_trucks] for v in views.values()])
+    assert sorted(homed.tolist()) == master.trucks.truck_id[~supplier].tolist()
     network = views[NETWORK_UNIT]
     assert network.n_stores == len(network.dc_ids) == len(network.truck_ids) == 0
     for u, view in views.items():
@@ -87,8 +88,12 @@ def test_every_store_dc_and_homed_truck_is_in_exactly_one_unit(loaded):
             continue
         assert view.dc_ids.tolist() == [u]
         assert (view.master.stores.dc_id == u).all()
-        assert (view.master.trucks.dc_id == u).all()
+        assert (view.master.trucks.dc_id[view.homed_trucks] == u).all()
+        # Every DC unit sees the whole supplier fleet (the supplier round-robin reads it).
+        np.testing.assert_array_equal(view.truck_ids[~view.homed_trucks],
+                                      master.trucks.truck_id[supplier])
         assert np.all(np.diff(view.store_ids) > 0)
+        assert np.all(np.diff(view.truck_ids) > 0)
 
 
 def test_local_indices_map_to_network_ids_and_back(loaded):
@@ -100,6 +105,12 @@ def test_local_indices_map_to_network_ids_and_back(loaded):
                                       np.arange(view.n_stores))
         foreign = np.setdiff1d(master.stores.store_id, view.store_ids)
         assert (view.local_store_index(foreign) == -1).all(), u
+        np.testing.assert_array_equal(view.local_dc_index(master.dcs.dc_id),
+                                      np.where(master.dcs.dc_id == u, 0, -1))
+        np.testing.assert_array_equal(view.local_truck_index(view.truck_ids),
+                                      np.arange(len(view.truck_ids)))
+        unseen = np.setdiff1d(master.trucks.truck_id, view.truck_ids)
+        assert (view.local_truck_index(unseen) == -1).all(), u
         # Unchanged inputs are the network's own arrays, not copies.
         assert view.master.products is master.products
         assert view.master.customers is master.customers
@@ -196,9 +207,24 @@ def test_unit_states_hold_exactly_the_state_rows_of_their_unit(loaded):
         same("gen_state_shipment_lines", leg_lines_table(part.leg_lines))
         same("gen_state_supplier_orders", supplier_orders_table(part.supplier_orders))
         same("gen_state_trucks", trucks_table(view.truck_ids, view.master.trucks.dc_id,
-                                              part.truck_available,
-                                              np.ones(len(view.truck_ids), dtype=bool)))
+                                              part.truck_available, view.homed_trucks))
         returns = part.pending_returns
         assert returns.num_rows == rows_of("gen_state_pending_returns").num_rows, u
         assert (store_dc[returns.column("store_id").to_numpy() - 1] == u).all()
         assert part.campaigns.num_rows == rows_of("gen_state_campaigns").num_rows, u
+
+
+# --- logistics on a view -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("refrigerated", [True, False])
+def test_truck_tiers_on_a_view_are_the_network_tiers_of_the_units_trucks(loaded, refrigerated):
+    master, pools, _, _ = loaded
+    for u, view in unit_views(master, pools).items():
+        if u == NETWORK_UNIT:
+            continue
+        network = truck_tiers(master, u, refrigerated)
+        local = truck_tiers(view.master, u, refrigerated)
+        np.testing.assert_array_equal(local, network[view.truck_idx])
+        # No candidate of the unit's legs is left out of its view.
+        assert network.sum() == local.sum() > 0

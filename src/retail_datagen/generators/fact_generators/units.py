@@ -54,8 +54,11 @@ class UnitView:
     """The static inputs of one unit.
 
     Local row i of ``master.stores`` is network store index ``store_idx[i]`` (store id
-    ``store_idx[i] + 1``); likewise ``dc_idx`` and ``truck_idx``. ``customer_idx`` are the
-    customers whose primary store is one of the unit's (c_u of sharding.md §2.3), ascending.
+    ``store_idx[i] + 1``); likewise ``dc_idx`` and ``truck_idx``. The trucks of a DC unit are
+    those homed at its DC and every SUPPLIER truck (the supplier round-robin of sharding.md §2.2
+    reads the whole supplier fleet), in truck_id order; a unit state's ``truck_available`` has
+    one entry per such truck. ``customer_idx`` are the customers whose primary store is one of
+    the unit's (c_u of sharding.md §2.3), ascending.
     """
 
     unit_id: int
@@ -65,7 +68,7 @@ class UnitView:
     dc_idx: np.ndarray  # int64 (0 or 1,)
     truck_idx: np.ndarray  # int64 (n_local_trucks,) ascending
     customer_idx: np.ndarray  # int64 ascending
-    _store_local: np.ndarray  # int64 (n_network_stores + 1,): store id → local index, or -1
+    _local: dict[str, np.ndarray]  # "store"/"dc"/"truck": network id → local index, or -1
 
     @property
     def store_ids(self) -> np.ndarray:
@@ -83,13 +86,42 @@ class UnitView:
     def n_stores(self) -> int:
         return int(self.store_idx.shape[0])
 
+    @property
+    def homed_trucks(self) -> np.ndarray:
+        """bool per local truck: homed at the unit's DC (the trucks whose state it owns)."""
+        return self.master.trucks.type_code != _SUPPLIER
+
     def local_store_index(self, store_ids: np.ndarray) -> np.ndarray:
         """The local index of each network store id; -1 for a store of another unit."""
-        return self._store_local[np.asarray(store_ids, dtype=np.int64)]
+        return self._local["store"][np.asarray(store_ids, dtype=np.int64)]
+
+    def local_dc_index(self, dc_ids: np.ndarray) -> np.ndarray:
+        """The local index of each network dc_id; -1 for another unit's DC."""
+        return self._local["dc"][np.asarray(dc_ids, dtype=np.int64)]
+
+    def local_truck_index(self, truck_ids: np.ndarray) -> np.ndarray:
+        """The local index of each network truck_id; -1 for a truck the unit does not see."""
+        return self._local["truck"][np.asarray(truck_ids, dtype=np.int64)]
 
 
-def unit_view(master: MasterData, pools: StorePools, unit_id: int) -> UnitView:
-    """The view of unit ``unit_id`` (0 = network unit, else a dc_id)."""
+def _id_to_local(n_network: int, idx: np.ndarray) -> np.ndarray:
+    lookup = np.full(n_network + 1, -1, dtype=np.int64)
+    lookup[idx + 1] = np.arange(len(idx), dtype=np.int64)
+    return lookup
+
+
+def customer_units(master: MasterData) -> np.ndarray:
+    """The DC unit of every customer: the ``dc_id`` of its primary store (int64)."""
+    return master.stores.dc_id[master.customers.primary_store_id - 1]
+
+
+def unit_view(master: MasterData, pools: StorePools, unit_id: int,
+              customer_unit: np.ndarray | None = None) -> UnitView:
+    """The view of unit ``unit_id`` (0 = network unit, else a dc_id).
+
+    ``customer_unit`` (``customer_units(master)``) may be passed to build many views at the
+    cost of one.
+    """
     stores, trucks = master.stores, master.trucks
     if unit_id == NETWORK_UNIT:
         none = np.zeros(0, dtype=np.int64)
@@ -97,11 +129,11 @@ def unit_view(master: MasterData, pools: StorePools, unit_id: int) -> UnitView:
     else:
         store_idx = np.flatnonzero(stores.dc_id == unit_id)
         dc_idx = np.flatnonzero(master.dcs.dc_id == unit_id)
-        truck_idx = np.flatnonzero((trucks.dc_id == unit_id) & (trucks.type_code != _SUPPLIER))
-        home_unit = stores.dc_id[master.customers.primary_store_id - 1]
-        customer_idx = np.flatnonzero(home_unit == unit_id)
-    store_local = np.full(len(stores.store_id) + 1, -1, dtype=np.int64)
-    store_local[stores.store_id[store_idx]] = np.arange(len(store_idx), dtype=np.int64)
+        supplier = trucks.type_code == _SUPPLIER
+        truck_idx = np.flatnonzero(((trucks.dc_id == unit_id) & ~supplier) | supplier)
+        if customer_unit is None:
+            customer_unit = customer_units(master)
+        customer_idx = np.flatnonzero(customer_unit == unit_id)
     return UnitView(
         unit_id=unit_id,
         master=replace(master, stores=_take_rows(stores, store_idx),
@@ -109,14 +141,17 @@ def unit_view(master: MasterData, pools: StorePools, unit_id: int) -> UnitView:
         pools=_pools_of(pools, store_idx),
         store_idx=store_idx.astype(np.int64), dc_idx=dc_idx.astype(np.int64),
         truck_idx=truck_idx.astype(np.int64), customer_idx=customer_idx.astype(np.int64),
-        _store_local=store_local,
+        _local={"store": _id_to_local(len(stores.store_id), store_idx),
+                "dc": _id_to_local(len(master.dcs.dc_id), dc_idx),
+                "truck": _id_to_local(len(trucks.truck_id), truck_idx)},
     )
 
 
 def unit_views(master: MasterData, pools: StorePools) -> dict[int, UnitView]:
     """The views of every unit: 0, then each DC in dc_id order."""
     units = [NETWORK_UNIT, *master.dcs.dc_id.tolist()]
-    return {u: unit_view(master, pools, u) for u in units}
+    customer_unit = customer_units(master)
+    return {u: unit_view(master, pools, u, customer_unit) for u in units}
 
 
 def unit_order(master: MasterData) -> list[int]:
@@ -184,7 +219,8 @@ def merge_states(states: dict[int, CarriedState], views: dict[int, UnitView],
             arrays[name][view.store_idx] = getattr(part, name)
         for name in _DC_ARRAYS:
             arrays[name][view.dc_idx] = getattr(part, name)
-        available[view.truck_idx] = part.truck_available
+        homed = view.homed_trucks
+        available[view.truck_idx[homed]] = part.truck_available[homed]
     parts = list(states.values())
     # Campaigns are the network unit's only state.
     campaigns = (states[NETWORK_UNIT].campaigns if NETWORK_UNIT in states
@@ -202,6 +238,6 @@ def merge_states(states: dict[int, CarriedState], views: dict[int, UnitView],
 
 
 __all__ = [
-    "NETWORK_UNIT", "UnitView", "merge_states", "split_state", "unit_order", "unit_state",
+    "NETWORK_UNIT", "UnitView", "customer_units", "merge_states", "split_state", "unit_order", "unit_state",
     "unit_view", "unit_views",
 ]
