@@ -4,7 +4,9 @@ order units start in, and a network state carved into unit states and merged bac
 from __future__ import annotations
 
 from dataclasses import fields, replace
+from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,7 @@ from retail_datagen import domain
 from retail_datagen.db import schema
 from retail_datagen.generators.fact_generators import FactDataGenerator
 from retail_datagen.generators.fact_generators.data_loading_mixin import DCColumns
+from retail_datagen.generators.fact_generators.inventory_mixin import cycle_count_events
 from retail_datagen.generators.fact_generators.logistics_mixin import truck_tiers
 from retail_datagen.generators.fact_generators.state import (
     initial_inventory_rows,
@@ -33,6 +36,7 @@ from retail_datagen.generators.fact_generators.units import (
     unit_order,
     unit_views,
 )
+from retail_datagen.generators.fact_generators.utils_mixin import day_start_us
 
 SUPPLIER = domain.TRUCK_TYPES.index("SUPPLIER")
 
@@ -228,3 +232,43 @@ def test_truck_tiers_on_a_view_are_the_network_tiers_of_the_units_trucks(loaded,
         np.testing.assert_array_equal(local, network[view.truck_idx])
         # No candidate of the unit's legs is left out of its view.
         assert network.sum() == local.sum() > 0
+
+
+# --- network-wide streams drawn in a unit ---------------------------------------------------
+
+
+@pytest.mark.parametrize("day", [date(2024, 11, 25), date(2024, 11, 29), date(2024, 3, 5)])
+def test_a_units_cycle_counts_are_the_network_counts_at_its_stores(loaded, day):
+    master, pools, _, _ = loaded
+    n_stores = len(master.stores.store_id)
+    ctx = SimpleNamespace(day=day, closed=False, day_start_us=day_start_us(day),
+                          available=np.arange(len(master.products.product_id)))
+    network = cycle_count_events(7, ctx, master.stores.store_id)
+    assert len(network)
+    seen = 0
+    for u, view in unit_views(master, pools).items():
+        mine = cycle_count_events(7, ctx, view.store_ids, n_stores)
+        expected = network.take(np.flatnonzero(np.isin(network.node_idx, view.store_idx)))
+        np.testing.assert_array_equal(view.store_idx[mine.node_idx], expected.node_idx, str(u))
+        for name in ("product_idx", "ts_us", "txn_type", "delta"):
+            np.testing.assert_array_equal(getattr(mine, name), getattr(expected, name), name)
+        seen += len(mine)
+    assert seen == len(network)
+
+
+def test_cycle_counts_split_over_interleaved_units_of_a_larger_network():
+    day = date(2024, 5, 14)
+    ctx = SimpleNamespace(day=day, closed=False, day_start_us=day_start_us(day),
+                          available=np.arange(40))
+    ids = np.arange(1, 96, dtype=np.int64)
+    network = cycle_count_events(3, ctx, ids)
+    assert len(np.unique(network.node_idx)) == 9  # k = 95 // 10
+    parts = []
+    for unit in range(3):
+        unit_ids = ids[ids % 3 == unit]
+        mine = cycle_count_events(3, ctx, unit_ids, len(ids))
+        parts.append(np.stack([unit_ids[mine.node_idx] - 1, mine.product_idx, mine.delta]))
+    merged = np.concatenate(parts, axis=1)
+    merged = merged[:, np.lexsort(merged[::-1])]
+    expected = np.stack([network.node_idx, network.product_idx, network.delta])
+    np.testing.assert_array_equal(merged, expected[:, np.lexsort(expected[::-1])])
