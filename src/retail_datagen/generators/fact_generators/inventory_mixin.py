@@ -313,7 +313,8 @@ class InventoryMixin:
         return store_on_hand, store_rp, dc_on_hand, dc_rp
 
     def _generate_store_adjustments(self, ctx: DayContext) -> InventoryEvents:
-        return cycle_count_events(self._seed, ctx, self._master.stores.store_id)
+        return cycle_count_events(self._seed, ctx, self._master.stores.store_id,
+                                  getattr(self, "_network_stores", None))
 
     def _resolve_inventory(self, events: InventoryEvents, on_hand: np.ndarray
                            ) -> tuple[np.ndarray, ResolvedEvents]:

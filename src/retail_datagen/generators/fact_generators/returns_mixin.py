@@ -36,6 +36,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     group_starts,
     join_strings,
     rank_within_groups,
+    rows_of,
     ts_array,
     zero_pad,
 )
@@ -257,7 +258,8 @@ def _group_due(day: date, due: pa.Table) -> _DueReturns:
 
 
 def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
-                 close_hour: np.ndarray, is_food: np.ndarray) -> ReturnsBatch:
+                 close_hour: np.ndarray, is_food: np.ndarray,
+                 store_ids: np.ndarray | None = None) -> ReturnsBatch:
     """Make the returns due on ``day`` (behaviour.md §12, fact-tables.md §19).
 
     Args:
@@ -266,6 +268,8 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
         due: Pending-return rows with return_date = D (``gen_state_pending_returns`` columns),
             in any order.
         open_hour: int64 array, shape (n_stores,): open hour by store index.
+        store_ids: the ascending store ids whose positions are the store indices (also the
+            events' ``node_idx``); None: the dense network ids 1...
         close_hour: int64 array, shape (n_stores,): close hour by store index.
         is_food: bool array, shape (n_products,): food, beverage or refrigerated.
 
@@ -273,6 +277,8 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
         The day's :class:`ReturnsBatch`.
     """
     g = _group_due(day, due)
+    store_ids = np.arange(1, len(open_hour) + 1) if store_ids is None else store_ids
+    store_row = rows_of(store_ids, g.store_id)
     n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
 
     # Per store: items = its returns by original receipt id, then their lines.
@@ -282,10 +288,11 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
     line_bounds = np.append(g.first_line, n_lines)
     for sid, a, b in _store_runs(g.store_id):
         la, lb = int(line_bounds[a]), int(line_bounds[b])
+        row = int(store_row[a])
         offset[a:b], disposition[la:lb], refund_ms[a:b] = draw_return_details(
             stream(seed, "returns.make", day, sid), b - a, lb - la,
-            int(open_hour[sid - 1]), int(close_hour[sid - 1]), g.method[a:b])
-    ts = day_start_us(day) + open_hour[g.store_id - 1].astype(np.int64) * US_PER_HOUR + offset
+            int(open_hour[row]), int(close_hour[row]), g.method[a:b])
+    ts = day_start_us(day) + open_hour[store_row].astype(np.int64) * US_PER_HOUR + offset
 
     # seq within store by (return time, original id); returns are already by original id.
     order = np.lexsort((np.arange(n_ret), ts, g.store_id))
@@ -349,7 +356,7 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
                              refund_ms[order], customer_id, g.store_id[order])
     food = is_food[product_id - 1]
     disp = disposition[line_order]
-    events = _return_events(g.store_id[lr] - 1, product_id - 1, ts[lr], line_ids, -qty, food,
+    events = _return_events(store_row[lr], product_id - 1, ts[lr], line_ids, -qty, food,
                             disp)
     return ReturnsBatch(pa.table(head_cols), pa.table(line_cols), payments, events,
                         np.where(food, -1, disp).astype(np.int8))
@@ -417,7 +424,8 @@ class ReturnsMixin:
         """The returns made on the day from the pending rows due on it."""
         stores = self._master.stores
         return make_returns(self._seed, ctx.day, due, open_hour=stores.open_hour,
-                            close_hour=stores.close_hour, is_food=self._master.products.is_food)
+                            close_hour=stores.close_hour, is_food=self._master.products.is_food,
+                            store_ids=stores.store_id)
 
 
 __all__ = [

@@ -16,7 +16,11 @@ import numpy as np
 import pyarrow as pa
 
 from retail_datagen import domain
-from retail_datagen.generators.fact_generators.data_loading_mixin import MasterData, StorePools
+from retail_datagen.generators.fact_generators.data_loading_mixin import (
+    MasterData,
+    StoreColumns,
+    StorePools,
+)
 from retail_datagen.generators.fact_generators.state import (
     CarriedState,
     LegLines,
@@ -108,6 +112,15 @@ def _id_to_local(n_network: int, idx: np.ndarray) -> np.ndarray:
     lookup = np.full(n_network + 1, -1, dtype=np.int64)
     lookup[idx + 1] = np.arange(len(idx), dtype=np.int64)
     return lookup
+
+
+def store_units_by_id(stores: StoreColumns) -> np.ndarray:
+    """The DC unit of each store id s at row s − 1 (0 for ids not among ``stores``), so that
+    code keyed by network store ids runs unchanged on a unit's stores."""
+    # At least one entry: rows without a store still index it (and discard the value).
+    out = np.zeros(max(1, int(stores.store_id.max(initial=0))), dtype=np.int64)
+    out[stores.store_id - 1] = stores.dc_id
+    return out
 
 
 def customer_units(master: MasterData) -> np.ndarray:
@@ -239,5 +252,5 @@ def merge_states(states: dict[int, CarriedState], views: dict[int, UnitView],
 
 __all__ = [
     "NETWORK_UNIT", "UnitView", "customer_units", "merge_states", "split_state", "unit_order", "unit_state",
-    "unit_view", "unit_views",
+    "store_units_by_id", "unit_view", "unit_views",
 ]
