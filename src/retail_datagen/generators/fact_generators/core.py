@@ -42,7 +42,10 @@ from retail_datagen.generators.fact_generators.inventory_mixin import (
     balance_before,
 )
 from retail_datagen.generators.fact_generators.logistics_mixin import LogisticsMixin
-from retail_datagen.generators.fact_generators.marketing_mixin import MarketingMixin
+from retail_datagen.generators.fact_generators.marketing_mixin import (
+    MARKETING_SCHEMA,
+    MarketingMixin,
+)
 from retail_datagen.generators.fact_generators.models import FactGenerationSummary
 from retail_datagen.generators.fact_generators.online_orders_mixin import OnlineOrdersMixin
 from retail_datagen.generators.fact_generators.payments_mixin import PaymentsMixin
@@ -175,6 +178,7 @@ class FactDataGenerator(
         # view ``_master`` and ``_pools`` hold (units.py).
         self._unit: int | None = None
         self._by_units = False
+        self._unit_views = None  # units.unit_views of the loaded master data, when used
         self._network_stores: int | None = None
         self._state: CarriedState | None = None
         self._state_last_day: date | None = None
@@ -231,6 +235,7 @@ class FactDataGenerator(
         super().load_master_data()
         self._keyword_groups = product_keyword_groups(self._master.products)
         self._network_stores = len(self._master.stores.store_id)
+        self._unit_views = None
 
     async def generate_historical_data(
         self, start_date: date | datetime, end_date: date | datetime, *,
@@ -414,11 +419,11 @@ class FactDataGenerator(
         due = self._returns_due(ctx, pending)
 
         # 3. Marketing.
-        marketing, campaigns = self._generate_marketing_activity(ctx, state.campaigns)
         if self._unit in (None, NETWORK_UNIT):
-            state.campaigns = campaigns
+            marketing, state.campaigns = self._generate_marketing_activity(ctx,
+                                                                           state.campaigns)
         else:  # marketing belongs to the network unit
-            marketing = marketing.slice(0, 0)
+            marketing = MARKETING_SCHEMA.empty_table()
 
         # 4. Per store: visits, customers, candidate baskets, promotion decisions, returns
         #    and cycle counts.

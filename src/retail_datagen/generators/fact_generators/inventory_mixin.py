@@ -288,7 +288,8 @@ class InventoryMixin:
         ``_generate_dc_inventory_transactions`` and ``_store_inventory_transactions``
         (rows of ``dc_inventory_txn`` / ``store_inventory_txn``).
     Reads:
-        ``config.volume``, ``_master``.
+        ``config.volume``, ``_master``, ``_network_stores`` (the network's store count, which
+        cycle counts draw over when ``_master`` is a unit's view; unset: ``_master``'s).
     Writes:
         nothing on self; balances live in ``_state`` and are passed in by the driver.
     Streams:

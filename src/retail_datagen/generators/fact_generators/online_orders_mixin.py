@@ -504,11 +504,12 @@ class OnlineOrdersMixin:
         are ``store_events``/``dc_events``."""
         master = self._master
         customers = master.customers
+        unit_of_customer = self._customer_units()
         parts = []
         # A generator without DCs (the network unit) still builds an empty batch, from a unit
         # without customers, which draws nothing.
         for unit in master.dcs.dc_id.tolist() or [0]:
-            members = customers.customer_id[self._unit_customers(unit)]
+            members = customers.customer_id[unit_of_customer == unit]
             parts.append(generate_online_candidates(
                 stream(self._seed, "online.orders", ctx.day, unit),
                 ctx.day,
@@ -526,14 +527,15 @@ class OnlineOrdersMixin:
             ))
         return OnlineCandidates.concat(ctx.day, parts)
 
-    def _unit_customers(self, unit: int) -> np.ndarray:
-        """bool per customer: its primary store is a store of DC ``unit`` (c_u of
-        sharding.md §2.3), among the stores this generator sees."""
+    def _customer_units(self) -> np.ndarray:
+        """The DC unit of every customer (the dc_id of its primary store, c_u of
+        sharding.md §2.3), or -1 where the primary store is not among the stores this
+        generator sees (another unit's)."""
         stores, primary = self._master.stores, self._master.customers.primary_store_id
         if len(stores.store_id) == 0:
-            return np.zeros(len(primary), dtype=bool)
+            return np.full(len(primary), -1, dtype=np.int64)
         row = np.minimum(rows_of(stores.store_id, primary), len(stores.store_id) - 1)
-        return (stores.store_id[row] == primary) & (stores.dc_id[row] == unit)
+        return np.where(stores.store_id[row] == primary, stores.dc_id[row], -1)
 
     def _finalize_online_orders(
         self, ctx: DayContext, candidates: OnlineCandidates, filled_store: np.ndarray,

@@ -51,7 +51,9 @@ def generate_day_by_units(generator, day: date, carried: CarriedState | None) ->
     largest unit first; the same result as ``generator._generate_day(day, carried)``.
     """
     master, pools = generator._master, generator._pools
-    views = unit_views(master, pools)
+    if generator._unit_views is None:
+        generator._unit_views = unit_views(master, pools)
+    views = generator._unit_views
     states = (split_state(carried, views, master.stores.dc_id) if carried is not None
               else dict.fromkeys(views))
     results: dict[int, DayResult] = {}
