@@ -20,6 +20,10 @@ _FIRST_SALE_NOT_RETURNED = (
     "AND receipt_id_ext NOT IN (SELECT return_for_receipt_id_ext FROM fact_receipts "
     "WHERE return_for_receipt_id_ext IS NOT NULL) ORDER BY receipt_id_ext, line_num LIMIT 1"
 )
+_FIRST_ORDER_PAYMENT = (
+    "SELECT min(transaction_id) FROM fact_payments WHERE order_id_ext IS NOT NULL "
+    "AND status = 'APPROVED' AND attempt = 1"
+)
 _LINE_COLUMNS = (
     "line_num, event_ts, product_id, quantity, unit_price, unit_cents, discount_amount, "
     "discount_cents, ext_price, ext_cents, tax_amount, tax_cents, promo_code"
@@ -191,6 +195,16 @@ ADVERSARIAL: dict[str, tuple[str | tuple[str, ...], frozenset[str]]] = {
         "WHERE txn_type = 'ADJUSTMENT' AND balance > 0)",
         frozenset({"INV-36"}),
     ),
+    "INV-37": (
+        # A refund of an order that nothing came back for.
+        "INSERT INTO fact_payments (transaction_id, event_ts, receipt_id_ext, order_id_ext, "
+        "store_id, customer_id, payment_method, attempt, status, decline_reason, amount, "
+        "amount_cents, processing_time_ms) SELECT transaction_id || '-R', event_ts, "
+        "receipt_id_ext, order_id_ext, store_id, customer_id, payment_method, attempt, "
+        "'REFUNDED', decline_reason, -0.01, -1, processing_time_ms FROM fact_payments "
+        f"WHERE transaction_id = ({_FIRST_ORDER_PAYMENT})",
+        frozenset({"INV-37"}),
+    ),
     "INV-40": (
         "UPDATE fact_truck_moves SET event_ts = event_ts + INTERVAL '1 minute' "
         "WHERE status = 'SCHEDULED' "
@@ -281,7 +295,8 @@ ADVERSARIAL: dict[str, tuple[str | tuple[str, ...], frozenset[str]]] = {
 #: Corruptions that add or remove fact rows or move a row's event_ts: on a database with an
 #: outbox they also break its one-event-per-row correspondence (INV-54).
 OUTBOX_VISIBLE: frozenset[str] = frozenset({
-    "INV-01", "INV-05", "INV-20", "INV-21", "INV-23", "INV-33", "INV-36", "INV-40", "INV-44",
+    "INV-01", "INV-05", "INV-20", "INV-21", "INV-23", "INV-33", "INV-36", "INV-37", "INV-40",
+    "INV-44",
     "INV-52", "W-03",
 })
 
@@ -336,6 +351,8 @@ PROBES: dict[str, str] = {
               "ORDER BY event_ts, store_id, product_id LIMIT 1",
     "INV-36": "SELECT min(txn_id) FROM fact_store_inventory_txn "
               "WHERE txn_type = 'ADJUSTMENT' AND balance > 0",
+    "INV-37": "SELECT order_id_ext FROM fact_payments WHERE transaction_id = "
+              f"({_FIRST_ORDER_PAYMENT})",
     "INV-40": "SELECT min(shipment_id) FROM fact_truck_moves",
     "INV-41": "SELECT min(shipment_id) FROM gen_state_shipments",
     "INV-42": "SELECT shipment_id, product_id FROM fact_truck_inventory WHERE action = 'UNLOAD' "

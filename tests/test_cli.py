@@ -26,8 +26,8 @@ from retail_datagen.config.settings import STARTER_CONFIG, create_default_config
 SCRIPT = Path(sys.executable).with_name("retail-datagen")
 ALL_CHECKS = {
     *(f"INV-{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22,
-                               23, 24, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 43, 44, 50, 51,
-                               52, 53, 54)),
+                               23, 24, 30, 31, 32, 33, 34, 35, 36, 37, 40, 41, 42, 43, 44, 50,
+                               51, 52, 53, 54)),
     "W-01", "W-02", "W-03", "W-04",
 }
 

@@ -394,12 +394,12 @@ def test_starter_fleet_split():
     assert store_counts.sum() == volume.stores
     fleet = deal_fleet(volume, store_counts)
     types = np.asarray(domain.TRUCK_TYPES)[fleet.type_code]
-    assert volume.assigned_fleet() == (127, 51)
-    assert ((types == "DC_FLEET") & fleet.refrigeration).sum() == 51
-    assert ((types == "DC_FLEET") & ~fleet.refrigeration).sum() == 76
-    assert ((types == "POOL") & fleet.refrigeration).sum() == 9
-    assert ((types == "POOL") & ~fleet.refrigeration).sum() == 14
-    assert (types == "SUPPLIER").sum() == 30 and len(types) == 180
+    assert volume.assigned_fleet() == (637, 255)
+    assert ((types == "DC_FLEET") & fleet.refrigeration).sum() == 255
+    assert ((types == "DC_FLEET") & ~fleet.refrigeration).sum() == 382
+    assert ((types == "POOL") & fleet.refrigeration).sum() == 45
+    assert ((types == "POOL") & ~fleet.refrigeration).sum() == 68
+    assert (types == "SUPPLIER").sum() == 30 and len(types) == 780
     assert not fleet.dc_id[np.isin(fleet.dc_id, [2, 7])].any()  # DCs without stores get none
     # 18 DCs have stores: each first gets one truck of each class.
     per_dc = np.bincount(fleet.dc_id[types == "DC_FLEET"], minlength=21)[1:]
@@ -420,8 +420,8 @@ def test_starter_fleet_on_the_starter_placement():
     fleet = deal_fleet(vol, counts)
     homed = np.bincount(fleet.dc_id, minlength=vol.dcs + 1)[1:]
     largest = int(np.argmax(counts))
-    assert (counts[largest], homed[largest]) == (34, 46)
-    assert homed.sum() == 150 and round(homed.sum() / vol.stores, 2) == 1.74
+    assert (counts[largest], homed[largest]) == (34, 283)
+    assert homed.sum() == 750 and round(homed.sum() / vol.stores, 2) == 8.72
     # Every DC with stores has a refrigerated truck, and none is short of 0.4 per store.
     ref_home = np.bincount(fleet.dc_id[fleet.refrigeration], minlength=vol.dcs + 1)[1:]
     assert (ref_home[counts > 0] > 0).all() and (homed >= 0.4 * counts).all()
@@ -829,10 +829,10 @@ def test_starter_config_is_fast(tmp_path):
             ).fetchall()
         )  # fmt: skip
         assert split == {
-            ("DC_FLEET", True): 51,
-            ("DC_FLEET", False): 76,
-            ("POOL", True): 9,
-            ("POOL", False): 14,
+            ("DC_FLEET", True): 255,
+            ("DC_FLEET", False): 382,
+            ("POOL", True): 45,
+            ("POOL", False): 68,
             ("SUPPLIER", True): 12,
             ("SUPPLIER", False): 18,
         }

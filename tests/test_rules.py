@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import config_in, generate
+from retail_datagen.generators.fact_generators.logistics_mixin import departure_delays
 from retail_datagen.geo import haversine_miles
 from retail_datagen.rng import stream
 
@@ -23,7 +24,10 @@ pytestmark = pytest.mark.slow
 
 DAYS = (date(2024, 3, 4), date(2024, 3, 8))
 VOLUME = {"dc_initial_inventory_min": 0, "dc_initial_inventory_max": 400, "truck_capacity": 1000,
-          "refrigerated_trucks": 4, "non_refrigerated_trucks": 0, "truck_dc_assignment_rate": 0.5}
+          "refrigerated_trucks": 4, "non_refrigerated_trucks": 0, "truck_dc_assignment_rate": 0.5,
+          # Fuller stores with higher reorder points: every store reorders most days.
+          "store_initial_inventory_min": 20, "store_initial_inventory_max": 200,
+          "store_reorder_point_min": 5, "store_reorder_point_max": 50}
 CAPACITY = VOLUME["truck_capacity"]
 
 
@@ -107,10 +111,20 @@ def test_unload_duration_and_status_times_of_completed_legs(db) -> None:
 
 
 def test_planned_departure_or_the_truck_two_hours_after_its_return(db) -> None:
-    con, _ = db
+    con, seed = db
     by_truck: dict[int, list[dict]] = defaultdict(list)
     for leg in _legs(con):
         by_truck[leg["truck_id"]].append(leg)
+    # Each DC's legs of a day draw their delay after plan in (store_id, leg) order.
+    delay: dict[str, int] = {}
+    by_day_dc: dict[tuple, list[dict]] = defaultdict(list)
+    for leg in _legs(con):
+        by_day_dc[leg["day"], leg["dc_id"]].append(leg)
+    for (day, dc), legs in by_day_dc.items():
+        legs.sort(key=lambda leg: (leg["store_id"], int(leg["shipment_id"][-3:])))
+        late = departure_delays(stream(seed, "logistics.delay", day, dc), len(legs))
+        delay.update((leg["shipment_id"], int(us)) for leg, us in zip(legs, late, strict=True))
+    assert any(delay.values()) and not all(delay.values())
     waited = on_time = 0
     for legs in by_truck.values():
         legs.sort(key=lambda leg: leg["departure"])
@@ -119,7 +133,8 @@ def test_planned_departure_or_the_truck_two_hours_after_its_return(db) -> None:
         for leg in legs:
             number = int(leg["shipment_id"][-3:])
             planned = (datetime.combine(leg["day"] + timedelta(days=1), datetime.min.time())
-                       + timedelta(hours=6, minutes=30 * (number - 1)))
+                       + timedelta(hours=6, minutes=30 * (number - 1))
+                       + timedelta(microseconds=delay[leg["shipment_id"]]))
             assert leg["departure"] == max(planned, free_at + timedelta(hours=2)), leg
             waited += leg["departure"] > planned
             on_time += leg["departure"] == planned

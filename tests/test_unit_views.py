@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from datetime import date
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from conftest import TEST_WEEK, config_in
+from conftest import TEST_WEEK, config_in, generate
 from online_fixtures import master_data
 from retail_datagen import domain
 from retail_datagen.db import schema
@@ -41,12 +40,17 @@ from retail_datagen.generators.fact_generators.utils_mixin import day_start_us
 SUPPLIER = domain.TRUCK_TYPES.index("SUPPLIER")
 
 
+# Lean DC stock: DCs order from suppliers within the week, so every kind of carried state
+# (legs, leg lines, supplier orders, pending returns) is present at its end.
+LEAN_DCS = {"dc_initial_inventory_min": 0, "dc_initial_inventory_max": 400}
+
+
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory, generated_week: Path):
+def loaded(tmp_path_factory):
     """The test week's master data, pools, state tables and reloaded state after its last day."""
     folder = tmp_path_factory.mktemp("units")
-    (folder / "retail.duckdb").write_bytes(generated_week.read_bytes())
-    gen = FactDataGenerator(config_in(folder))
+    generate(config_in(folder, volume=LEAN_DCS), *TEST_WEEK)
+    gen = FactDataGenerator(config_in(folder, volume=LEAN_DCS))
     try:
         gen.load_master_data()
         tables = gen._read_generator_tables()

@@ -68,7 +68,7 @@ _SEASON_BY_MONTH = (
     "summer", "summer", "fall", "fall", "fall", "winter",
 )  # fmt: skip
 
-DOW_MULT: tuple[float, ...] = (0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.1)
+DOW_MULT: tuple[float, ...] = (0.9, 0.85, 0.85, 0.95, 1.1, 1.2, 1.1)
 
 WEEKDAY_CURVE: np.ndarray = _frozen(
     [0.02] * 6
@@ -94,7 +94,7 @@ def season_multiplier(day: date) -> float:
 
 
 def dow_multiplier(day: date) -> float:
-    """``dow(D)`` of behaviour.md §2.1 (Monday 0.7 … Sunday 1.1)."""
+    """``dow(D)``: Friday to Sunday busiest, Tuesday and Wednesday lightest (docs/realism.md)."""
     return DOW_MULT[day.weekday()]
 
 
@@ -131,7 +131,7 @@ HOLIDAYS: tuple[Holiday, ...] = (
     Holiday("Halloween", 1.3, 7),
     Holiday("Veterans Day", 1.3, 1),
     Holiday("Thanksgiving", 0.8, 1),
-    Holiday("Black Friday", 3.5, 3),
+    Holiday("Black Friday", 1.6, 3),
     Holiday("Christmas", 2.0, 7),
     Holiday("Boxing Day", 2.5, 1),
 )
@@ -241,7 +241,7 @@ def seasonal(day: date) -> float:
 # --- §2.3 weather and promo events -------------------------------------------------------------
 
 WEATHER_CONDITIONS: tuple[str, ...] = ("sunny", "cloudy", "rainy", "snowy", "stormy")
-WEATHER_MULT: np.ndarray = _frozen([1.1, 1.0, 0.7, 0.6, 0.5])
+WEATHER_MULT: np.ndarray = _frozen([1.05, 1.0, 0.9, 0.85, 0.75])
 REGIONS: tuple[str, ...] = ("Northeast", "Southeast", "Midwest", "Southwest", "West")
 
 _WEATHER_P: dict[str, np.ndarray] = {

@@ -21,7 +21,6 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -45,93 +44,22 @@ from retail_datagen.cli_render import (
 )
 
 if TYPE_CHECKING:
-    from retail_datagen.config.models import RetailConfig
+    pass
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_DATABASE = 3
-EXIT_MASTER_DATA = 4
-EXIT_GENERATION = 5
-EXIT_INTERRUPTED = 130
-
-DATABASE_URL_ENV = "RETAIL_DATAGEN_DATABASE_URL"
-DEFAULT_CONFIG = Path("config.json")
-DEFAULT_EXPORT_DIR = Path("data/export")
-
-_EXIT_CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
-    ((errors.ConfigError, errors.DateRangeError, errors.UnknownTableError), EXIT_USAGE),
-    ((errors.DatabaseError,), EXIT_DATABASE),
-    ((errors.MasterDataError,), EXIT_MASTER_DATA),
-    ((errors.GenerationError, errors.SchemaContractError), EXIT_GENERATION),
+from retail_datagen.cli_state import (
+    DATABASE_URL_ENV,
+    DEFAULT_CONFIG,
+    DEFAULT_EXPORT_DIR,
+    EXIT_DATABASE,
+    EXIT_FAILED,
+    EXIT_GENERATION,
+    EXIT_MASTER_DATA,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_code_for,
 )
-# Errors of these driver packages that escape the library are still database problems.
-_DATABASE_MODULES = ("duckdb", "sqlalchemy", "psycopg")
-
-
-def _is_cli_exception(exc: BaseException) -> bool:
-    """Tell whether ``exc`` is typer/click control flow (exit, abort, usage error)."""
-    # Matched by module: recent typer releases vendor click, older ones re-export it.
-    return type(exc).__module__.startswith(("typer.", "click."))
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """Map an exception to the process exit code of api.md §10 (see the module docstring).
-
-    Args:
-        exc: The exception that ended a command.
-
-    Returns:
-        2, 3, 4 or 5 by exception family, 130 for an interrupt, 1 for anything else.
-    """
-    for types, code in _EXIT_CODES:
-        if isinstance(exc, types):
-            return code
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    code = getattr(exc, "exit_code", None)
-    if _is_cli_exception(exc) and isinstance(code, int):
-        return code
-    if type(exc).__module__.split(".")[0] in _DATABASE_MODULES:
-        return EXIT_DATABASE
-    return EXIT_FAILED
-
-
-@dataclass
-class _State:
-    """Global options, shared with every command through ``ctx.obj``."""
-
-    config_path: Path | None
-    db: str | None
-    database_url: str | None
-    verbosity: int = 0
-    quiet: bool = False
-    out: Console = field(default_factory=Console)
-    err: Console = field(default_factory=lambda: Console(stderr=True))
-    _config: RetailConfig | None = None
-
-    def config(self) -> RetailConfig:
-        """The configuration, loaded on first use."""
-        if self._config is None:
-            from retail_datagen.config.settings import load_config
-
-            self._config = load_config(self.config_path)
-        return self._config
-
-    def target(self) -> str:
-        """The database: ``--database-url``, else ``--db``, else ``paths.duckdb``."""
-        return self.database_url or self.db or self.config().paths.duckdb
-
-    def notice(self, message: str) -> None:
-        """A note for people on stderr, silenced by ``--quiet``."""
-        if not self.quiet:
-            self.err.print(message, markup=False, highlight=False)
-
-    def show(self, renderable: Any) -> None:
-        """A summary table or line on stdout, silenced by ``--quiet``."""
-        if not self.quiet:
-            self.out.print(renderable, markup=False, highlight=False)
-
+from retail_datagen.cli_state import CliState as _State
+from retail_datagen.cli_state import is_cli_exception as _is_cli_exception
 
 _verbosity = 0  # of the running command; read when reporting its error
 

@@ -13,14 +13,14 @@ from retail_datagen.errors import ConfigFileNotFoundError
 STARTER_CONFIG: dict[str, Any] = {
     "seed": 42,
     "volume": {
-        "stores": 86, "dcs": 20, "refrigerated_trucks": 60, "non_refrigerated_trucks": 90,
+        "stores": 86, "dcs": 20, "refrigerated_trucks": 300, "non_refrigerated_trucks": 450,
         "total_geographies": 20, "total_customers": 403000, "total_products": 10000,
         "customers_per_day": 427, "items_per_ticket_mean": 8.2,
-        "online_orders_per_day": 653, "marketing_impressions_per_day": 8950,
+        "online_orders_per_day": 12000, "marketing_impressions_per_day": 8950,
         "dc_initial_inventory_min": 500, "dc_initial_inventory_max": 5000,
-        "store_initial_inventory_min": 20, "store_initial_inventory_max": 200,
+        "store_initial_inventory_min": 0, "store_initial_inventory_max": 10,
         "dc_reorder_point_min": 50, "dc_reorder_point_max": 500,
-        "store_reorder_point_min": 5, "store_reorder_point_max": 50,
+        "store_reorder_point_min": 0, "store_reorder_point_max": 4,
         "supplier_refrigerated_trucks": 12, "supplier_non_refrigerated_trucks": 18,
         "truck_dc_assignment_rate": 0.85, "trucks_per_dc": None, "truck_capacity": 15000,
     },
@@ -40,7 +40,9 @@ STARTER_CONFIG: dict[str, Any] = {
 TEST_VOLUME_OVERRIDES: dict[str, Any] = {
     "stores": 6, "dcs": 2, "total_geographies": 20, "total_customers": 3000,
     "total_products": 400, "customers_per_day": 120, "items_per_ticket_mean": 4.2,
-    "online_orders_per_day": 40, "marketing_impressions_per_day": 2000,
+    "online_orders_per_day": 110, "marketing_impressions_per_day": 2000,
+    "store_initial_inventory_min": 10, "store_initial_inventory_max": 60,
+    "store_reorder_point_min": 0, "store_reorder_point_max": 4,
     "refrigerated_trucks": 8, "non_refrigerated_trucks": 12, "trucks_per_dc": None,
 }
 

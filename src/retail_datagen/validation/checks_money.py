@@ -232,13 +232,17 @@ def _parent_payments(parent: str, key: str, kind: str) -> Query:
             ("h.order_status = 'COMPLETED' AND (n_app <> 1 OR n_app_ok <> 1)",
              "COMPLETED order without exactly one APPROVED payment of its total"),
             ("h.order_status = 'CANCELLED' AND n > 0", "CANCELLED order with payments"),
-            ("n_ref > 0", "REFUNDED payment of an order"),
+            # A returned order gets one refund of the lines that came back (checked in INV-37).
+            ("n_ref > 1", "more than one REFUNDED payment of an order"),
+            ("n_ref = 1 AND NOT (ref_amount < 0 AND -ref_amount <= h.total_cents)",
+             "REFUNDED amount of an order outside −total..−0.01"),
         ]
     rules += [
         ("n_bad_amount > 0", "an attempt's amount differs from the total"),
         ("n_app + n_ref >= 1 AND n_method_ok = 0",
          "payment_method differs from the APPROVED/REFUNDED payment's"),
     ]
+    partial_refund = "AND x.status <> 'REFUNDED'" if kind == "order" else ""
     return Query(
         f"WITH h AS (SELECT {key}, {status}, total_cents, payment_method "
         f"FROM {parent} WHERE <<rows:event_ts>>), "
@@ -249,7 +253,9 @@ def _parent_payments(parent: str, key: str, kind: str) -> Query:
         "sum(CASE WHEN x.status = 'REFUNDED' THEN 1 ELSE 0 END) AS n_ref, "
         "sum(CASE WHEN x.status = 'REFUNDED' AND x.amount_cents = h.total_cents "
         "THEN 1 ELSE 0 END) AS n_ref_ok, "
-        "sum(CASE WHEN x.amount_cents <> h.total_cents THEN 1 ELSE 0 END) AS n_bad_amount, "
+        "sum(CASE WHEN x.status = 'REFUNDED' THEN x.amount_cents END) AS ref_amount, "
+        f"sum(CASE WHEN x.amount_cents <> h.total_cents {partial_refund} THEN 1 ELSE 0 END) "
+        "AS n_bad_amount, "
         "sum(CASE WHEN x.status IN ('APPROVED', 'REFUNDED') "
         "AND x.payment_method = h.payment_method THEN 1 ELSE 0 END) AS n_method_ok "
         f"FROM h LEFT JOIN fact_payments x ON x.{key} = h.{key} GROUP BY h.{key}) "

@@ -388,11 +388,13 @@ class FactDataGenerator(
             while not write.done():
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait([write])
-            error = None if write.cancelled() else write.exception()
-            if error is None and not write.cancelled():  # committed before the cancellation
+            if write.cancelled():
+                raise
+            error = write.exception()
+            if error is None:  # committed before it saw the cancellation
                 self._state, self._state_last_day = result.state, day
-            elif error is not None and not isinstance(error, _Cancelled):
-                raise error from None
+            elif not isinstance(error, _Cancelled):
+                raise GenerationError(f"writing {day} failed: {error}", day=day) from error
             raise
         except Exception as exc:
             raise GenerationError(f"writing {day} failed: {exc}", day=day) from exc
@@ -432,7 +434,7 @@ class FactDataGenerator(
         promo_codes = self._decide_promotions(ctx, visits, candidates)
         sale_requests = self._sale_requests(ctx, visits, candidates)
         returns = self._generate_returns(ctx, due)
-        adjustments = self._generate_store_adjustments(ctx)
+        adjustments = self._generate_store_adjustments(ctx, sale_requests)
 
         # 5. Online candidate orders.
         online = self._generate_online_orders(ctx)
@@ -473,6 +475,7 @@ class FactDataGenerator(
         headers, online_lines, online_payments = self._finalize_online_orders(
             ctx, online, -store_resolved.applied[store_part["online"]],
             -dc_resolved.applied[dc_part["online"]])
+        new_pending = self._with_online_returns(ctx, new_pending, headers, online_lines)
 
         # 9. Sensors, zone changes, store ops; truck rows that fall on the day.
         legs = Legs.concat(state.legs, new_legs)

@@ -38,6 +38,10 @@ from retail_datagen.rng import stream
 _MOBILITY_PROPENSITY = np.array([0.10, 0.25, 0.50, 0.80, 0.60])
 _POOL_LOCATIONS = 10
 ADJUSTMENT = domain.TXN_TYPE_RANK["ADJUSTMENT"]
+#: Units lost (theft, damage, admin error) per unit asked for at the till, found by the 22:00
+#: count; at most SHRINK_MAX_UNITS per store-product and day (docs/realism.md).
+SHRINK_P = 0.017
+SHRINK_MAX_UNITS = 5
 
 
 def per_store_cumulative(weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -243,6 +247,37 @@ def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
     )
 
 
+def shrink_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
+                  sales: InventoryEvents) -> InventoryEvents:
+    """Shrink found by the 22:00 count: ADJUSTMENT requests of the units lost (docs/realism.md).
+
+    Each store-product loses Binomial(units asked for at the till that day, ``SHRINK_P``) units,
+    capped at ``SHRINK_MAX_UNITS``; each store draws from stream ``adjust.shrink`` (shard
+    store_id) in product order.
+    """
+    if ctx.closed or len(sales) == 0:
+        return InventoryEvents.empty()
+    key = sales.node_idx.astype(np.int64) << 32 | sales.product_idx.astype(np.int64)
+    pairs, inverse = np.unique(key, return_inverse=True)
+    units = np.bincount(inverse, weights=-sales.delta).astype(np.int64)
+    node, product = pairs >> 32, pairs & 0xFFFFFFFF
+    lost = np.zeros(len(pairs), dtype=np.int64)
+    starts = np.flatnonzero(group_starts(node))
+    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(pairs)], strict=True):
+        rng = stream(seed, "adjust.shrink", ctx.day, int(store_ids[node[a]]))
+        lost[a:b] = rng.binomial(units[a:b], SHRINK_P)
+    hit = np.flatnonzero(lost > 0)
+    m = len(hit)
+    return InventoryEvents(
+        node_idx=node[hit],
+        product_idx=product[hit],
+        ts_us=np.full(m, ctx.day_start_us + 22 * US_PER_HOUR, dtype=np.int64),
+        txn_type=np.full(m, ADJUSTMENT, dtype=np.int8),
+        source=pa.repeat("SHRINK", m),
+        delta=-np.minimum(lost[hit], SHRINK_MAX_UNITS),
+    )
+
+
 def inventory_txn_table(day: date, events: InventoryEvents, resolved: ResolvedEvents,
                         node_ids: np.ndarray, node_units: np.ndarray, *, dc: bool
                         ) -> tuple[pa.Table, np.ndarray]:
@@ -284,7 +319,7 @@ class InventoryMixin:
 
     Adds:
         ``_build_store_customer_pools``, ``_initial_inventory_state``,
-        ``_generate_store_adjustments`` (cycle counts), ``_resolve_inventory`` (the min-rule),
+        ``_generate_store_adjustments`` (cycle counts and shrink), ``_resolve_inventory`` (the min-rule),
         ``_generate_dc_inventory_transactions`` and ``_store_inventory_transactions``
         (rows of ``dc_inventory_txn`` / ``store_inventory_txn``).
     Reads:
@@ -293,7 +328,8 @@ class InventoryMixin:
     Writes:
         nothing on self; balances live in ``_state`` and are passed in by the driver.
     Streams:
-        ``init.store_inventory``, ``init.dc_inventory``, ``adjust.stores``, ``adjust.lines``.
+        ``init.store_inventory``, ``init.dc_inventory``, ``adjust.stores``, ``adjust.lines``,
+        ``adjust.shrink``.
     """
 
     def _build_store_customer_pools(self) -> StorePools:
@@ -313,9 +349,13 @@ class InventoryMixin:
             (vol.dc_reorder_point_min, vol.dc_reorder_point_max))
         return store_on_hand, store_rp, dc_on_hand, dc_rp
 
-    def _generate_store_adjustments(self, ctx: DayContext) -> InventoryEvents:
-        return cycle_count_events(self._seed, ctx, self._master.stores.store_id,
-                                  getattr(self, "_network_stores", None))
+    def _generate_store_adjustments(self, ctx: DayContext,
+                                    sales: InventoryEvents) -> InventoryEvents:
+        """Cycle counts and the shrink they find among the day's ``sales`` requests."""
+        store_ids = self._master.stores.store_id
+        counts = cycle_count_events(self._seed, ctx, store_ids,
+                                    getattr(self, "_network_stores", None))
+        return InventoryEvents.concat([counts, shrink_events(self._seed, ctx, store_ids, sales)])
 
     def _resolve_inventory(self, events: InventoryEvents, on_hand: np.ndarray
                            ) -> tuple[np.ndarray, ResolvedEvents]:
@@ -346,4 +386,5 @@ __all__ = [
     "initial_inventory",
     "inventory_txn_table",
     "resolve_events",
+    "shrink_events",
 ]

@@ -42,6 +42,14 @@ INBOUND = domain.TXN_TYPE_RANK["INBOUND_SHIPMENT"]
 OUTBOUND = domain.TXN_TYPE_RANK["OUTBOUND_SHIPMENT"]
 _FLEET, _POOL, _SUPPLIER = (domain.TRUCK_TYPES.index(t) for t in domain.TRUCK_TYPES)
 _MIN_UNLOAD_MINUTES = 30
+#: Departure delays (docs/realism.md): a leg leaves late with probability LATE_P, then
+#: 15 min + an exponential tail of mean LATE_MEAN_MINUTES, at most LATE_MAX_MINUTES.
+LATE_P = 0.10
+LATE_MEAN_MINUTES = 45.0
+LATE_MAX_MINUTES = 8 * 60
+#: Stores review each product's stock once every REVIEW_DAYS days (periodic review), on a day
+#: staggered by store and product, so an empty shelf waits for its next review (docs/realism.md).
+REVIEW_DAYS = 7
 
 
 @dataclass
@@ -66,12 +74,19 @@ def reorder_priority(rp: np.ndarray, on_hand: np.ndarray, in_transit: np.ndarray
     return np.where(urgent, 0, np.where(high, 1, 2)).astype(np.int8)
 
 
+def review_due(day: date, store_ids: np.ndarray, n_products: int) -> np.ndarray:
+    """bool (n_stores, n_products): the store-products whose stock is reviewed on ``day``."""
+    phase = np.asarray(store_ids, dtype=np.int64)[:, None] + np.arange(1, n_products + 1)
+    return (phase + day.toordinal()) % REVIEW_DAYS == 0
+
+
 def store_reorders(seed: int, ctx: DayContext, store_ids: np.ndarray, on_hand: np.ndarray,
                    in_transit: np.ndarray, rp: np.ndarray) -> Reorders:
-    """The 23:00 reorder check of every store (behaviour.md §10.1)."""
+    """The 23:00 reorder check of the store-products reviewed today (behaviour.md §10.1)."""
     available = np.zeros(on_hand.shape[1], dtype=bool)
     available[ctx.available] = True
-    due = (on_hand + in_transit <= rp) & available[None, :]
+    due = (on_hand + in_transit <= rp) & available[None, :] & review_due(ctx.day, store_ids,
+                                                                         on_hand.shape[1])
     store_idx, product_idx = np.nonzero(due)
     qty = np.empty(len(store_idx), dtype=np.int64)
     counts = np.bincount(store_idx, minlength=len(store_ids))
@@ -174,6 +189,14 @@ def leg_times(departure: np.ndarray, travel_s: np.ndarray, wait_s: np.ndarray,
                     axis=1)
 
 
+def departure_delays(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Delay after plan (µs) of ``n`` legs: on time, or late with an exponential tail."""
+    late = rng.random(n) < LATE_P
+    minutes = 15.0 + rng.exponential(LATE_MEAN_MINUTES, n)
+    minutes = np.minimum(minutes, LATE_MAX_MINUTES)
+    return np.where(late, np.floor(minutes * 60) * US_PER_SECOND, 0).astype(np.int64)
+
+
 def truck_tiers(master: MasterData, dc_id: int, refrigerated: bool) -> np.ndarray:
     """Candidate tier (1–4, 0 = not a candidate) of every truck for a leg (§10.3).
 
@@ -212,7 +235,8 @@ class LogisticsMixin:
         nothing on self: legs, truck availability and supplier orders are returned to the
         driver, which keeps them in ``_state``.
     Streams:
-        ``reorder.qty``, ``logistics.legs``, ``supplier.order``, ``supplier.arrival``.
+        ``reorder.qty``, ``logistics.legs``, ``logistics.delay``, ``supplier.order``,
+        ``supplier.arrival``.
     """
 
     def _process_truck_deliveries(self, ctx: DayContext, legs: Legs, lines: LegLines
@@ -355,11 +379,14 @@ class LogisticsMixin:
         capacity = self.config.volume.truck_capacity
         travel_factor = np.empty(n)
         wait_s = np.empty(n, dtype=np.int64)
+        delay = np.empty(n, dtype=np.int64)
         for dc in np.unique(dc_id).tolist():
             idx = np.flatnonzero(dc_id == dc)
             rng = stream(self._seed, "logistics.legs", ctx.day, dc)
             travel_factor[idx] = 0.95 + (1.25 - 0.95) * rng.random(len(idx))
             wait_s[idx] = rng.integers(0, 1801, len(idx))
+            delay[idx] = departure_delays(stream(self._seed, "logistics.delay", ctx.day, dc),
+                                          len(idx))
         geos = master.geographies
         dc_geo = master.dcs.geography_id[rows_of(master.dcs.dc_id, dc_id)] - 1
         st_geo = master.stores.geography_id[rows_of(master.stores.store_id, store_id)] - 1
@@ -368,7 +395,7 @@ class LogisticsMixin:
         travel_h = 0.5 + dist / 45 * travel_factor
         travel_s = np.floor(travel_h * 3600 + 0.5).astype(np.int64)
         planned = (ctx.day_start_us + 30 * US_PER_HOUR
-                   + (leg_no - 1) * 30 * US_PER_MINUTE)
+                   + (leg_no - 1) * 30 * US_PER_MINUTE) + delay
         tiers = {(int(d), bool(r)): truck_tiers(master, int(d), bool(r))
                  for d, r in set(zip(dc_id.tolist(), refrigerated.tolist(), strict=True))}
         truck_ids = master.trucks.truck_id

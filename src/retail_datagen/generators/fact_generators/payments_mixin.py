@@ -35,8 +35,8 @@ _M = {name: code for code, name in enumerate(domain.PAYMENT_METHODS)}
 
 #: Tender mixes (behaviour.md §8) as (method code, probability), in printed column order.
 TENDER_MIX: dict[str, tuple[tuple[int, float], ...]] = {
-    "instore": ((_M["CREDIT_CARD"], .40), (_M["DEBIT_CARD"], .30), (_M["CASH"], .20),
-                (_M["MOBILE_PAY"], .10)),
+    "instore": ((_M["CREDIT_CARD"], .35), (_M["DEBIT_CARD"], .30), (_M["CASH"], .14),
+                (_M["MOBILE_PAY"], .21)),
     "online": ((_M["CREDIT_CARD"], .60), (_M["DEBIT_CARD"], .25), (_M["PAYPAL"], .10),
                (_M["OTHER"], .05)),
 }
@@ -198,21 +198,25 @@ def build_payments(draws: PaymentDraws, parent_ids: pa.Array, parent_ts_us: np.n
 
 def build_refunds(parent_ids: pa.Array, ts_us: np.ndarray, total_cents: np.ndarray,
                   method_codes: np.ndarray, ms: np.ndarray, customer_id: np.ndarray,
-                  store_id: np.ndarray | None) -> pa.Table:
-    """One REFUNDED row (attempt 1) per RETURN receipt (behaviour.md §8).
+                  store_id: np.ndarray | None, parent_kind: Literal["receipt", "order"] = "receipt",
+                  txn_parent: pa.Array | None = None) -> pa.Table:
+    """One REFUNDED row (attempt 1) per RETURN receipt or returned online order (behaviour.md §8).
 
     Args:
-        parent_ids: string (n,) RET ids. ts_us: int64 (n,) return times.
+        parent_ids: string (n,) RET ids (or order ids). ts_us: int64 (n,) return times.
         total_cents: int64 (n,) the return totals (negative). method_codes: int (n,) the
             original approved method. ms: int64 (n,) processing ms (event_ts = ts + ms).
         customer_id: int64 (n,). store_id: int64 (n,) or None for NULL.
+        parent_kind: Whether ``parent_ids`` are receipts or orders.
+        txn_parent: What the transaction id is built from (default ``parent_ids``); an order's
+            refund needs its own, apart from the order's payment attempts.
     """
     parent_ids = _as_array(parent_ids)
     n = len(parent_ids)
     ms = np.asarray(ms, dtype=np.int64)
     return _payments_table(
-        parent_ids, np.ones(n, dtype=np.int64),
-        np.asarray(ts_us, dtype=np.int64) + ms * _US_PER_MS, parent_ids, "receipt", store_id,
+        parent_ids if txn_parent is None else _as_array(txn_parent), np.ones(n, dtype=np.int64),
+        np.asarray(ts_us, dtype=np.int64) + ms * _US_PER_MS, parent_ids, parent_kind, store_id,
         customer_id, np.asarray(method_codes, dtype=np.int64),
         np.full(n, REFUNDED, dtype=np.int64), np.zeros(n, dtype=np.int64),
         np.asarray(total_cents, dtype=np.int64), ms,

@@ -2,8 +2,9 @@
 
 A SALE receipt decides at sale time whether, and on which day, it will come back
 (behaviour.md §12). The chosen receipts' lines wait in ``gen_state_pending_returns``. On the
-return day the whole receipt is returned at the same store by the same customer: a RETURN header
-and lines that are the exact negatives of the sale, one REFUNDED payment, and store inventory
+return day the receipt comes back at the same store with the same customer: a RETURN header
+and lines that are the exact negatives of the sale's non-food lines and of a few of its food
+lines (docs/realism.md), one REFUNDED payment, and store inventory
 events (RETURN, then DAMAGED or OUTBOUND_SHIPMENT by disposition) that the daily driver
 resolves with the other store events of the day.
 """
@@ -44,8 +45,11 @@ from retail_datagen.rng import categorical, stream, uniform_int
 
 PENDING_TABLE = "gen_state_pending_returns"
 #: Return probability when the return day is Dec 26, and on any other day.
-RETURN_P_BOXING_DAY = 0.06
-RETURN_P = 0.01
+RETURN_P_BOXING_DAY = 0.30
+RETURN_P = 0.10
+#: Share of a returned receipt's food lines that come back with it (non-food lines always do):
+#: groceries are rarely returned.
+FOOD_LINE_RETURN_P = 0.2
 MAX_DELAY_DAYS = 14
 #: Non-food dispositions and their probabilities; food lines are always destroyed.
 DISPOSITIONS: tuple[str, ...] = ("RESTOCK", "OPEN_BOX", "RTV", "DAMAGED")
@@ -148,15 +152,35 @@ def _store_runs(store_id: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(store_id[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
+def returned_lines(seed: int, sale_day: date, pending: pa.Table, is_food: np.ndarray
+                   ) -> pa.Table:
+    """The pending lines that come back: every non-food line, a few food lines.
+
+    Each store draws one coin per pending line (in pending order) from stream
+    ``returns.lines``; a receipt left without lines is not returned at all.
+    """
+    store_id = pending.column("store_id").to_numpy().astype(np.int64)
+    food = is_food[pending.column("product_id").to_numpy().astype(np.int64) - 1]
+    coin = np.zeros(store_id.shape[0])
+    order = np.argsort(store_id, kind="stable")
+    sorted_ids = store_id[order]
+    for sid, a, b in _store_runs(sorted_ids):
+        coin[order[a:b]] = stream(seed, "returns.lines", sale_day, sid).random(b - a)
+    return pending.filter(pa.array(~food | (coin < FOOD_LINE_RETURN_P)))
+
+
 def schedule_pending_returns(seed: int, sale_day: date, receipts: pa.Table,
-                             receipt_lines: pa.Table) -> pa.Table:
-    """Schedule the returns of a day's SALE receipts (behaviour.md §12).
+                             receipt_lines: pa.Table, is_food: np.ndarray | None = None
+                             ) -> pa.Table:
+    """Schedule the returns of a day's SALE receipts (behaviour.md §12, docs/realism.md).
 
     Args:
         seed: The run seed.
         sale_day: The day of the receipts.
         receipts: SALE headers in (StoreID, seq) order (see :func:`build_pending_returns`).
         receipt_lines: Their lines.
+        is_food: bool array, shape (n_products,); when given, only the lines chosen by
+            :func:`returned_lines` come back.
 
     Returns:
         The new pending-return rows (see :func:`build_pending_returns`).
@@ -169,7 +193,8 @@ def schedule_pending_returns(seed: int, sale_day: date, receipts: pa.Table,
     for sid, a, b in _store_runs(store_id):
         rng = stream(seed, "returns.schedule", sale_day, sid)
         ordinal[a:b], returned[a:b] = draw_return_schedule(rng, sale_day, b - a)
-    return build_pending_returns(receipts, receipt_lines, ordinal, returned)
+    pending = build_pending_returns(receipts, receipt_lines, ordinal, returned)
+    return pending if is_food is None else returned_lines(seed, sale_day, pending, is_food)
 
 
 @dataclass
@@ -257,6 +282,30 @@ def _group_due(day: date, due: pa.Table) -> _DueReturns:
     )
 
 
+def draw_due_details(seed: int, name: str, day: date, g: _DueReturns, open_hour: np.ndarray,
+                     close_hour: np.ndarray, store_row: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each due return's time and refund ms, and each line's disposition.
+
+    Per store (stream ``name``, shard store_id): its returns in original id order, then their
+    lines. ``store_row`` is each return's row in ``open_hour``/``close_hour``. Returns
+    ``(ts_us, disposition, refund_ms)`` as :func:`draw_return_details`, with the times as
+    wall-time µs on ``day``.
+    """
+    n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
+    offset = np.zeros(n_ret, dtype=np.int64)
+    refund_ms = np.zeros(n_ret, dtype=np.int64)
+    disposition = np.zeros(n_lines, dtype=np.int8)
+    line_bounds = np.append(g.first_line, n_lines)
+    for sid, a, b in _store_runs(g.store_id):
+        la, lb = int(line_bounds[a]), int(line_bounds[b])
+        offset[a:b], disposition[la:lb], refund_ms[a:b] = draw_return_details(
+            stream(seed, name, day, sid), b - a, lb - la,
+            int(open_hour[store_row[a]]), int(close_hour[store_row[a]]), g.method[a:b])
+    ts = day_start_us(day) + open_hour[store_row].astype(np.int64) * US_PER_HOUR + offset
+    return ts, disposition, refund_ms
+
+
 def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
                  close_hour: np.ndarray, is_food: np.ndarray,
                  store_ids: np.ndarray | None = None) -> ReturnsBatch:
@@ -280,19 +329,8 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
     store_ids = np.arange(1, len(open_hour) + 1) if store_ids is None else store_ids
     store_row = rows_of(store_ids, g.store_id)
     n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
-
-    # Per store: items = its returns by original receipt id, then their lines.
-    offset = np.zeros(n_ret, dtype=np.int64)
-    refund_ms = np.zeros(n_ret, dtype=np.int64)
-    disposition = np.zeros(n_lines, dtype=np.int8)
-    line_bounds = np.append(g.first_line, n_lines)
-    for sid, a, b in _store_runs(g.store_id):
-        la, lb = int(line_bounds[a]), int(line_bounds[b])
-        row = int(store_row[a])
-        offset[a:b], disposition[la:lb], refund_ms[a:b] = draw_return_details(
-            stream(seed, "returns.make", day, sid), b - a, lb - la,
-            int(open_hour[row]), int(close_hour[row]), g.method[a:b])
-    ts = day_start_us(day) + open_hour[store_row].astype(np.int64) * US_PER_HOUR + offset
+    ts, disposition, refund_ms = draw_due_details(seed, "returns.make", day, g, open_hour,
+                                                  close_hour, store_row)
 
     # seq within store by (return time, original id); returns are already by original id.
     order = np.lexsort((np.arange(n_ret), ts, g.store_id))
@@ -401,13 +439,15 @@ class ReturnsMixin:
     Writes:
         nothing on self (``core`` carries the pending rows in its state).
     Streams:
-        ``returns.schedule`` and ``returns.make`` (shard store_id).
+        ``returns.schedule``, ``returns.lines`` and ``returns.make`` (shard store_id);
+        ``online.returns`` (shard DC unit) and ``online.returns.make`` (shard store_id).
     """
 
     def _schedule_returns(self, ctx: DayContext, receipts: pa.Table,
                           receipt_lines: pa.Table) -> pa.Table:
         """Pending-return rows for the day's SALE receipts (in (StoreID, seq) order)."""
-        return schedule_pending_returns(self._seed, ctx.day, receipts, receipt_lines)
+        return schedule_pending_returns(self._seed, ctx.day, receipts, receipt_lines,
+                                        self._master.products.is_food)
 
     def _returns_due(self, ctx: DayContext, pending: pa.Table) -> pa.Table:
         """The pending-return rows whose return_date is ``ctx.day``."""
@@ -421,11 +461,36 @@ class ReturnsMixin:
         return merge_pending_returns(pending.filter(later), scheduled)
 
     def _generate_returns(self, ctx: DayContext, due: pa.Table) -> ReturnsBatch:
-        """The returns made on the day from the pending rows due on it."""
+        """The returns made on the day from the pending rows due on it (in store and online)."""
+        from retail_datagen.generators.fact_generators import online_returns
+
         stores = self._master.stores
-        return make_returns(self._seed, ctx.day, due, open_hour=stores.open_hour,
-                            close_hour=stores.close_hour, is_food=self._master.products.is_food,
-                            store_ids=stores.store_id)
+        hours = {"open_hour": stores.open_hour, "close_hour": stores.close_hour,
+                 "is_food": self._master.products.is_food, "store_ids": stores.store_id}
+        online = online_returns.is_online(due)
+        made = make_returns(self._seed, ctx.day, due.filter(pc.invert(online)), **hours)
+        if not pc.any(online).as_py():
+            return made
+        refunds, events = online_returns.make_online_returns(self._seed, ctx.day,
+                                                             due.filter(online), **hours)
+        return ReturnsBatch(made.receipts, made.receipt_lines,
+                            pa.concat_tables([made.payments, refunds]),
+                            InventoryEvents.concat([made.store_events, events]),
+                            made.line_disposition)
+
+    def _with_online_returns(self, ctx: DayContext, pending: pa.Table, headers: pa.Table,
+                             lines: pa.Table) -> pa.Table:
+        """The day's new pending returns plus those of its completed online orders."""
+        from retail_datagen.generators.fact_generators import online_returns
+
+        master = self._master
+        online = online_returns.schedule_online_returns(
+            self._seed, ctx.day, headers, lines,
+            customer_primary_store=master.customers.primary_store_id,
+            store_ids=master.stores.store_id, store_dc_id=master.stores.dc_id,
+            is_food=master.products.is_food,
+            food_line_p=online_returns.ONLINE_FOOD_LINE_RETURN_P)
+        return merge_pending_returns(pending, online)
 
 
 __all__ = [
@@ -433,9 +498,11 @@ __all__ = [
     "ReturnsBatch",
     "ReturnsMixin",
     "build_pending_returns",
+    "draw_due_details",
     "draw_return_details",
     "draw_return_schedule",
     "make_returns",
     "return_day",
+    "returned_lines",
     "schedule_pending_returns",
 ]
