@@ -42,7 +42,10 @@ from retail_datagen.generators.fact_generators.inventory_mixin import (
     balance_before,
 )
 from retail_datagen.generators.fact_generators.logistics_mixin import LogisticsMixin
-from retail_datagen.generators.fact_generators.marketing_mixin import MarketingMixin
+from retail_datagen.generators.fact_generators.marketing_mixin import (
+    MARKETING_SCHEMA,
+    MarketingMixin,
+)
 from retail_datagen.generators.fact_generators.models import FactGenerationSummary
 from retail_datagen.generators.fact_generators.online_orders_mixin import OnlineOrdersMixin
 from retail_datagen.generators.fact_generators.payments_mixin import PaymentsMixin
@@ -80,6 +83,8 @@ from retail_datagen.generators.fact_generators.state import (
 )
 from retail_datagen.generators.fact_generators.stockouts_mixin import StockoutsMixin
 from retail_datagen.generators.fact_generators.store_ops_mixin import StoreOpsMixin
+from retail_datagen.generators.fact_generators.unit_executor import generate_day_by_units
+from retail_datagen.generators.fact_generators.units import NETWORK_UNIT, store_units_by_id
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     UtilsMixin,
@@ -169,6 +174,12 @@ class FactDataGenerator(
         self._master = None
         self._pools = None
         self._keyword_groups = None
+        # The unit being generated: None for the whole network at once, else the unit whose
+        # view ``_master`` and ``_pools`` hold (units.py).
+        self._unit: int | None = None
+        self._by_units = False
+        self._unit_views = None  # units.unit_views of the loaded master data, when used
+        self._network_stores: int | None = None
         self._state: CarriedState | None = None
         self._state_last_day: date | None = None
         self._included_tables: set[str] = set(self.FACT_TABLES)
@@ -188,6 +199,11 @@ class FactDataGenerator(
             UnknownTableError: a name is not a fact table; the message lists the valid names.
         """
         self._included_tables = resolve_fact_tables(tables)
+
+    def run_by_units(self, enabled: bool = True) -> None:
+        """Generate each day unit by unit (the in-process executor) instead of the whole
+        network at once; the data are identical either way."""
+        self._by_units = enabled
 
     def get_generation_summary(self, summary: FactGenerationSummary) -> dict[str, Any]:
         """A JSON-friendly summary of a generation call (api.md §4.3)."""
@@ -218,6 +234,8 @@ class FactDataGenerator(
     def load_master_data(self) -> None:  # noqa: D102 - documented in DataLoadingMixin
         super().load_master_data()
         self._keyword_groups = product_keyword_groups(self._master.products)
+        self._network_stores = len(self._master.stores.store_id)
+        self._unit_views = None
 
     async def generate_historical_data(
         self, start_date: date | datetime, end_date: date | datetime, *,
@@ -345,6 +363,8 @@ class FactDataGenerator(
 
     async def _generate(self, day: date, state: CarriedState | None) -> DayResult:
         try:
+            if self._by_units:
+                return await asyncio.to_thread(generate_day_by_units, self, day, state)
             return await asyncio.to_thread(self._generate_day, day, state)
         except Exception as exc:
             raise GenerationError(f"generating {day} failed: {exc}", day=day) from exc
@@ -401,7 +421,11 @@ class FactDataGenerator(
         due = self._returns_due(ctx, pending)
 
         # 3. Marketing.
-        marketing, state.campaigns = self._generate_marketing_activity(ctx, state.campaigns)
+        if self._unit in (None, NETWORK_UNIT):
+            marketing, state.campaigns = self._generate_marketing_activity(ctx,
+                                                                           state.campaigns)
+        else:  # marketing belongs to the network unit
+            marketing = MARKETING_SCHEMA.empty_table()
 
         # 4. Per store: visits, customers, candidate baskets, promotion decisions, returns
         #    and cycle counts.
@@ -497,6 +521,7 @@ class FactDataGenerator(
                        for name, tables in batches.items()}
         outbox = self._build_day_outbox(day, batches) if self._publish_outbox else None
         store_dc = master.stores.dc_id
+        unit_of_store = store_units_by_id(master.stores)
         writes = StateWrites(
             inventory=inventory_rows(
                 state, master.stores.store_id, store_dc, master.dcs.dc_id,
@@ -515,7 +540,7 @@ class FactDataGenerator(
             campaigns=schema.with_unit("gen_state_campaigns", state.campaigns, 0),
             new_pending_returns=schema.with_unit(
                 "gen_state_pending_returns", new_pending,
-                store_dc[new_pending.column("store_id").to_numpy() - 1]),
+                unit_of_store[new_pending.column("store_id").to_numpy() - 1]),
             first_day=state.first_day,
             config_rows=config_metadata_rows(self.config) if first_day else None,
         )
@@ -537,7 +562,7 @@ class FactDataGenerator(
 
         rows = [self._build_outbox_rows_from_df(name, t)
                 for name in self.FACT_TABLES if name in batches for t in batches[name]]
-        return assign_outbox_ids(day, rows, self._master.stores.dc_id)
+        return assign_outbox_ids(day, rows, store_units_by_id(self._master.stores))
 
     def _day_context(self, day: date) -> DayContext:
         """Step 1: the calendar factors of ``day`` for every store and hour."""

@@ -202,18 +202,29 @@ def balance_before(events: InventoryEvents, order: np.ndarray, resolved: Resolve
     return result
 
 
-def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray) -> InventoryEvents:
-    """Daily cycle counts at 22:00 (behaviour.md §9): ADJUSTMENT requests for a few stores."""
-    n_stores = len(store_ids)
-    if ctx.closed or n_stores == 0:
+def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
+                       network_stores: int | None = None) -> InventoryEvents:
+    """Daily cycle counts at 22:00 (behaviour.md §9): ADJUSTMENT requests for a few stores.
+
+    The stores are drawn over the whole network (``network_stores`` stores, ids 1..; by
+    default ``store_ids`` is the network), and only those of ``store_ids`` (ascending) are
+    kept, so a unit's counts are the network's counts at its stores (sharding.md §2.4).
+    ``node_idx`` is the position in ``store_ids``.
+    """
+    n_network = len(store_ids) if network_stores is None else network_stores
+    if ctx.closed or len(store_ids) == 0:
         return InventoryEvents.empty()
-    k = max(1, n_stores // 10)
-    keys = stream(seed, "adjust.stores", ctx.day, 0).random(n_stores)
+    k = max(1, n_network // 10)
+    keys = stream(seed, "adjust.stores", ctx.day, 0).random(n_network)
     # k largest keys in descending key order (ties: lower index).
-    chosen = np.lexsort((np.arange(n_stores), -keys))[:k]
+    chosen_ids = np.sort(np.lexsort((np.arange(n_network), -keys))[:k]) + 1
+    local = np.minimum(np.searchsorted(store_ids, chosen_ids), len(store_ids) - 1)
+    local = local[store_ids[local] == chosen_ids]
+    if local.size == 0:
+        return InventoryEvents.empty()
     available = ctx.available
     nodes, products, deltas = [], [], []
-    for store_idx in np.sort(chosen).tolist():
+    for store_idx in local.tolist():
         rng = stream(seed, "adjust.lines", ctx.day, int(store_ids[store_idx]))
         count = int(rng.integers(1, 4))
         pkeys = rng.random(len(available))
@@ -312,7 +323,8 @@ class InventoryMixin:
         ``_generate_dc_inventory_transactions`` and ``_store_inventory_transactions``
         (rows of ``dc_inventory_txn`` / ``store_inventory_txn``).
     Reads:
-        ``config.volume``, ``_master``.
+        ``config.volume``, ``_master``, ``_network_stores`` (the network's store count, which
+        cycle counts draw over when ``_master`` is a unit's view; unset: ``_master``'s).
     Writes:
         nothing on self; balances live in ``_state`` and are passed in by the driver.
     Streams:
@@ -341,8 +353,9 @@ class InventoryMixin:
                                     sales: InventoryEvents) -> InventoryEvents:
         """Cycle counts and the shrink they find among the day's ``sales`` requests."""
         store_ids = self._master.stores.store_id
-        return InventoryEvents.concat([cycle_count_events(self._seed, ctx, store_ids),
-                                       shrink_events(self._seed, ctx, store_ids, sales)])
+        counts = cycle_count_events(self._seed, ctx, store_ids,
+                                    getattr(self, "_network_stores", None))
+        return InventoryEvents.concat([counts, shrink_events(self._seed, ctx, store_ids, sales)])
 
     def _resolve_inventory(self, events: InventoryEvents, on_hand: np.ndarray
                            ) -> tuple[np.ndarray, ResolvedEvents]:

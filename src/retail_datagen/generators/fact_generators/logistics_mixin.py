@@ -30,6 +30,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     group_starts,
     join_strings,
     rank_within_groups,
+    rows_of,
     ts_array,
     zero_pad,
 )
@@ -247,7 +248,7 @@ class LogisticsMixin:
         line_idx = np.flatnonzero(done[leg_pos]) if len(lines) else np.zeros(0, dtype=np.int64)
         lp = leg_pos[line_idx]
         events = InventoryEvents(
-            node_idx=legs.store_id[lp] - 1,
+            node_idx=rows_of(self._master.stores.store_id, legs.store_id[lp]),
             product_idx=lines.product_id[line_idx] - 1,
             ts_us=legs.times[lp, 5],
             txn_type=np.full(len(line_idx), INBOUND, dtype=np.int8),
@@ -291,7 +292,8 @@ class LogisticsMixin:
         """End-of-day supplier orders added to the pending ones; the ordered units join
         ``dc_on_order`` (updated in place)."""
         new = self._generate_supplier_orders(ctx, dc_on_hand, dc_on_order, dc_rp)
-        np.add.at(dc_on_order, (new.dc_id - 1, new.product_id - 1), new.quantity)
+        np.add.at(dc_on_order, (rows_of(self._master.dcs.dc_id, new.dc_id), new.product_id - 1),
+                  new.quantity)
         return SupplierOrders.concat(pending, new)
 
     def _in_transit_after_day(self, in_transit: np.ndarray, inbound: InventoryEvents,
@@ -300,7 +302,8 @@ class LogisticsMixin:
         have arrived, today's new legs are on their way."""
         np.subtract.at(in_transit, (inbound.node_idx, inbound.product_idx), inbound.delta)
         store = new_legs.store_id[np.searchsorted(new_legs.shipment_id, new_lines.shipment_id)]
-        np.add.at(in_transit, (store - 1, new_lines.product_id - 1), new_lines.quantity)
+        np.add.at(in_transit, (rows_of(self._master.stores.store_id, store),
+                               new_lines.product_id - 1), new_lines.quantity)
 
     def _open_legs_after_day(self, ctx: DayContext, legs: Legs, lines: LegLines
                              ) -> tuple[Legs, LegLines]:
@@ -323,7 +326,7 @@ class LogisticsMixin:
         stores = master.stores
         reorders = store_reorders(self._seed, ctx, stores.store_id, on_hand_2300,
                                   in_transit_2300, store_rp)
-        store_dc_idx = stores.dc_id - 1
+        store_dc_idx = rows_of(master.dcs.dc_id, stores.dc_id)
         reorders.allocated = allocate_reorders(reorders, store_dc_idx, dc_balance_2300)
         table = self._reorders_table(ctx, reorders)
         granted = np.flatnonzero(reorders.allocated > 0)
@@ -332,10 +335,11 @@ class LogisticsMixin:
         dc_id = stores.dc_id[store_idx]
         capacity = self.config.volume.truck_capacity
         refrigerated = master.products.refrigerated[product_idx]
-        src, leg_no, qty = _leg_numbers(dc_id, store_idx + 1, refrigerated, product_idx,
+        src, leg_no, qty = _leg_numbers(dc_id, stores.store_id[store_idx], refrigerated,
+                                        product_idx,
                                         reorders.allocated[granted], capacity)
         # One leg per (dc, store, leg number), in leg order over the network.
-        piece_dc, piece_store = dc_id[src], store_idx[src] + 1
+        piece_dc, piece_store = dc_id[src], stores.store_id[store_idx[src]]
         leg_key = (piece_dc * 1_000_000 + piece_store) * 1000 + leg_no
         order = np.argsort(leg_key, kind="stable")
         src, leg_no, qty, leg_key = src[order], leg_no[order], qty[order], leg_key[order]
@@ -356,7 +360,7 @@ class LogisticsMixin:
         lines = LegLines(ship_np[leg_of_piece], product_idx[src] + 1, qty)
         leg_sort = np.argsort(legs.shipment_id, kind="stable")
         outbound = InventoryEvents(
-            node_idx=piece_dc - 1,
+            node_idx=rows_of(master.dcs.dc_id, piece_dc),
             product_idx=product_idx[src],
             ts_us=np.full(len(qty), ctx.day_start_us + 23 * US_PER_HOUR, dtype=np.int64),
             txn_type=np.full(len(qty), OUTBOUND, dtype=np.int8),
@@ -384,8 +388,8 @@ class LogisticsMixin:
             delay[idx] = departure_delays(stream(self._seed, "logistics.delay", ctx.day, dc),
                                           len(idx))
         geos = master.geographies
-        dc_geo = master.dcs.geography_id[dc_id - 1] - 1
-        st_geo = master.stores.geography_id[store_id - 1] - 1
+        dc_geo = master.dcs.geography_id[rows_of(master.dcs.dc_id, dc_id)] - 1
+        st_geo = master.stores.geography_id[rows_of(master.stores.store_id, store_id)] - 1
         dist = haversine_miles(geos.latitude[dc_geo], geos.longitude[dc_geo],
                                geos.latitude[st_geo], geos.longitude[st_geo])
         travel_h = 0.5 + dist / 45 * travel_factor
@@ -486,17 +490,19 @@ class LogisticsMixin:
         due = orders.arrival_ordinal == ctx.day.toordinal()
         if not due.any():
             return InventoryEvents.empty(), orders, arrived_qty
-        np.add.at(arrived_qty, (orders.dc_id[due] - 1, orders.product_id[due] - 1),
+        np.add.at(arrived_qty, (rows_of(master.dcs.dc_id, orders.dc_id[due]),
+                                orders.product_id[due] - 1),
                   orders.quantity[due])
         dc_idx, product_idx = np.nonzero(arrived_qty)
         qty = arrived_qty[dc_idx, product_idx]
         refrigerated = master.products.refrigerated[product_idx]
-        src, leg_no, piece_qty = _leg_numbers(dc_idx + 1, np.zeros_like(dc_idx), refrigerated,
-                                              product_idx, qty, self.config.volume.truck_capacity)
-        piece_dc = dc_idx[src] + 1
+        src, leg_no, piece_qty = _leg_numbers(master.dcs.dc_id[dc_idx], np.zeros_like(dc_idx),
+                                              refrigerated, product_idx, qty,
+                                              self.config.volume.truck_capacity)
+        piece_dc = master.dcs.dc_id[dc_idx[src]]
         piece_ref = refrigerated[src]
         trucks = self._supplier_trucks(ctx.day, piece_dc, leg_no, piece_ref)
-        offset_s = np.zeros(n_dcs + 1, dtype=np.int64)
+        offset_s = np.zeros(int(piece_dc.max()) + 1, dtype=np.int64)
         for dc in np.unique(piece_dc).tolist():
             offset_s[dc] = stream(self._seed, "supplier.arrival", ctx.day, dc).integers(0, 43_200)
         arrive = ctx.day_start_us + 6 * US_PER_HOUR + offset_s[piece_dc] * US_PER_SECOND
@@ -504,7 +510,8 @@ class LogisticsMixin:
         source = join_strings(["SUP", day_tag(ctx.day), zero_pad(piece_dc, 4, what="dc_id"),
                                zero_pad(leg_no, 3, what="leg")], n)
         events = InventoryEvents(
-            node_idx=piece_dc - 1, product_idx=product_idx[src], ts_us=arrive,
+            node_idx=rows_of(master.dcs.dc_id, piece_dc), product_idx=product_idx[src],
+            ts_us=arrive,
             txn_type=np.full(n, INBOUND, dtype=np.int8), source=source, delta=piece_qty,
             truck_id=trucks,
         )
@@ -546,11 +553,11 @@ class LogisticsMixin:
         hi = max(lo, vol.dc_initial_inventory_max)
         for dc in np.unique(dc_idx).tolist():
             idx = np.flatnonzero(dc_idx == dc)
-            rng = stream(self._seed, "supplier.order", ctx.day, dc + 1)
+            rng = stream(self._seed, "supplier.order", ctx.day, int(self._master.dcs.dc_id[dc]))
             qty[idx] = rng.integers(lo, hi + 1, len(idx))
             lead[idx] = rng.integers(1, 4, len(idx))
         ordinal = ctx.day.toordinal()
-        return SupplierOrders(dc_idx + 1, product_idx + 1, qty,
+        return SupplierOrders(self._master.dcs.dc_id[dc_idx], product_idx + 1, qty,
                               np.full(len(qty), ordinal, dtype=np.int64), ordinal + lead)
 
 

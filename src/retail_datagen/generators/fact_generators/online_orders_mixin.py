@@ -37,6 +37,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     group_starts,
     join_strings,
     rank_within_groups,
+    rows_of,
     ts_array,
     zero_pad,
 )
@@ -198,6 +199,8 @@ def generate_online_candidates(
     store_dc_id: np.ndarray,
     popularity: np.ndarray,
     available: np.ndarray,
+    store_ids: np.ndarray | None = None,
+    dc_ids: np.ndarray | None = None,
 ) -> OnlineCandidates:
     """Draw one DC unit's candidate online orders and their stock requests (behaviour.md §11,
     sharding.md §2.3).
@@ -217,6 +220,9 @@ def generate_online_candidates(
         store_dc_id: int64 array, shape (n_stores,): dc_id by store index.
         popularity: float64 array, shape (n_products,): popularity_weight by product index.
         available: int64 array: available product indices, ascending (product_id order).
+        store_ids, dc_ids: the ascending ids whose positions are the store and DC indices
+            (``store_dc_id`` is by store index, and the events' ``node_idx``); None: the
+            dense network ids 1...
 
     Returns:
         The candidates, with their SALE requests split into store and DC events.
@@ -272,7 +278,9 @@ def generate_online_candidates(
     home_store = customer_primary_store[customer_id - 1].astype(np.int64)
     is_dc = mode == SHIP_FROM_DC
     store_id = np.where(is_dc, 0, home_store)
-    dc_id = np.where(is_dc, store_dc_id[home_store - 1], 0).astype(np.int64)
+    store_ids = np.arange(1, len(store_dc_id) + 1) if store_ids is None else store_ids
+    dc_ids = np.arange(1, int(store_dc_id.max(initial=0)) + 1) if dc_ids is None else dc_ids
+    dc_id = np.where(is_dc, store_dc_id[rows_of(store_ids, home_store)], 0).astype(np.int64)
 
     hf = online_slowdown(seasonal)
     cancelled_us = created + _seconds_us(cancel_min * 60.0)
@@ -289,9 +297,11 @@ def generate_online_candidates(
     live = ~cancelled[line_order]
     to_dc = is_dc[line_order]
     store_events, store_event_line = _sale_events(
-        live & ~to_dc, store_id - 1, line_order, line_product, merged_qty, order_id, created)
+        live & ~to_dc, rows_of(store_ids, store_id), line_order, line_product, merged_qty,
+        order_id, created)
     dc_events, dc_event_line = _sale_events(
-        live & to_dc, dc_id - 1, line_order, line_product, merged_qty, order_id, created)
+        live & to_dc, rows_of(dc_ids, dc_id), line_order, line_product, merged_qty, order_id,
+        created)
     return OnlineCandidates(
         day=day,
         order_id=order_id,
@@ -348,6 +358,7 @@ def finalize_online_orders(
     tax_factor: np.ndarray,
     store_tax_ppm: np.ndarray,
     customer_home_ppm: np.ndarray,
+    store_ids: np.ndarray | None = None,
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Price the allocated lines and build the order batches (behaviour.md §6, §8, §11).
 
@@ -362,6 +373,8 @@ def finalize_online_orders(
         tax_factor: int64 array, shape (n_products,): taxability factor by product index.
         store_tax_ppm: int64 array, shape (n_stores,).
         customer_home_ppm: int64 array, shape (n_customers,): tax ppm of the home geography.
+        store_ids: the ascending store ids whose positions index ``store_tax_ppm``; None:
+            the dense network ids 1...
 
     Returns:
         ``(headers, lines, payments)`` with the generator columns of fact-tables.md §11–13,
@@ -385,7 +398,9 @@ def finalize_online_orders(
     discount = money.percent_discount(gross, np.where(promo >= 0, PROMO_BP[promo], 0))
     ext = gross - discount
     mode = cand.mode_code[order]
-    ppm = np.where(mode == BOPIS, store_tax_ppm[np.maximum(cand.store_id[order], 1) - 1],
+    store_ids = np.arange(1, len(store_tax_ppm) + 1) if store_ids is None else store_ids
+    # Orders shipped from a DC have store id 0, which finds row 0: read, then discarded.
+    ppm = np.where(mode == BOPIS, store_tax_ppm[rows_of(store_ids, cand.store_id[order])],
                    customer_home_ppm[cand.customer_id[order] - 1])
     tax = money.line_tax(ext, ppm, tax_factor[product])
 
@@ -489,9 +504,11 @@ class OnlineOrdersMixin:
         are ``store_events``/``dc_events``."""
         master = self._master
         customers = master.customers
-        unit_of_customer = master.stores.dc_id[customers.primary_store_id - 1]
+        unit_of_customer = self._customer_units()
         parts = []
-        for unit in master.dcs.dc_id.tolist():
+        # A generator without DCs (the network unit) still builds an empty batch, from a unit
+        # without customers, which draws nothing.
+        for unit in master.dcs.dc_id.tolist() or [0]:
             members = customers.customer_id[unit_of_customer == unit]
             parts.append(generate_online_candidates(
                 stream(self._seed, "online.orders", ctx.day, unit),
@@ -503,10 +520,22 @@ class OnlineOrdersMixin:
                 total_customers=len(customers.customer_id),
                 customer_primary_store=customers.primary_store_id,
                 store_dc_id=master.stores.dc_id,
+                store_ids=master.stores.store_id,
+                dc_ids=master.dcs.dc_id,
                 popularity=master.products.popularity,
                 available=ctx.available,
             ))
         return OnlineCandidates.concat(ctx.day, parts)
+
+    def _customer_units(self) -> np.ndarray:
+        """The DC unit of every customer (the dc_id of its primary store, c_u of
+        sharding.md §2.3), or -1 where the primary store is not among the stores this
+        generator sees (another unit's)."""
+        stores, primary = self._master.stores, self._master.customers.primary_store_id
+        if len(stores.store_id) == 0:
+            return np.full(len(primary), -1, dtype=np.int64)
+        row = np.minimum(rows_of(stores.store_id, primary), len(stores.store_id) - 1)
+        return np.where(stores.store_id[row] == primary, stores.dc_id[row], -1)
 
     def _finalize_online_orders(
         self, ctx: DayContext, candidates: OnlineCandidates, filled_store: np.ndarray,
@@ -527,5 +556,6 @@ class OnlineOrdersMixin:
             unit_cents=master.products.sale_price_cents,
             tax_factor=master.products.tax_factor,
             store_tax_ppm=master.stores.tax_ppm,
+            store_ids=master.stores.store_id,
             customer_home_ppm=master.customers.home_tax_ppm,
         )

@@ -33,6 +33,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_DAY,
     date_array,
     join_strings,
+    rows_of,
 )
 from retail_datagen.rng import stream, uniform_int
 
@@ -56,8 +57,9 @@ def _skip_christmas(ordinal: np.ndarray) -> np.ndarray:
 
 
 def schedule_online_returns(seed: int, day: date, headers: pa.Table, lines: pa.Table, *,
-                            customer_primary_store: np.ndarray, store_dc_id: np.ndarray,
-                            is_food: np.ndarray, food_line_p: float) -> pa.Table:
+                            customer_primary_store: np.ndarray, store_ids: np.ndarray,
+                            store_dc_id: np.ndarray, is_food: np.ndarray,
+                            food_line_p: float) -> pa.Table:
     """Pending-return rows of the day's completed orders that will come back.
 
     Each DC unit draws from stream ``online.returns`` (shard = unit): per order (in order id
@@ -70,6 +72,8 @@ def schedule_online_returns(seed: int, day: date, headers: pa.Table, lines: pa.T
         headers: The day's order headers (generator columns), in order id order.
         lines: Their lines, by (order id, line number).
         customer_primary_store: int64 (n_customers,) primary store id by customer index.
+        store_ids: int64 (n_stores,) the ascending store ids of the stores seen (a unit's or
+            the network's); every order's store is among them.
         store_dc_id: int64 (n_stores,) dc id by store index.
         is_food: bool (n_products,).
         food_line_p: Share of a returning order's food lines that come back.
@@ -85,7 +89,7 @@ def schedule_online_returns(seed: int, day: date, headers: pa.Table, lines: pa.T
     customer = _i64(done, "CustomerID")
     store = done.column("StoreID").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     store = np.where(store > 0, store, customer_primary_store[customer - 1])
-    unit = store_dc_id[store - 1].astype(np.int64)
+    unit = store_dc_id[rows_of(store_ids, store)].astype(np.int64)
     delivered = done.column("CompletedTS").cast(pa.int64()).to_numpy(zero_copy_only=False)
     delivered_ordinal = EPOCH_ORDINAL + delivered // US_PER_DAY
 
@@ -139,7 +143,7 @@ def is_online(pending: pa.Table) -> pa.Array:
 
 
 def make_online_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
-                        close_hour: np.ndarray, is_food: np.ndarray
+                        close_hour: np.ndarray, is_food: np.ndarray, store_ids: np.ndarray
                         ) -> tuple[pa.Table, InventoryEvents]:
     """The refunds and store inventory events of the online returns due on ``day``.
 
@@ -152,8 +156,9 @@ def make_online_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.nd
     """
     g = _group_due(day, due)
     n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
+    store_row = rows_of(store_ids, g.store_id)
     ts, disposition, refund_ms = draw_due_details(seed, "online.returns.make", day, g,
-                                                  open_hour, close_hour)
+                                                  open_hour, close_hour, store_row)
     ext, tax = _i64(g.lines, "ext_cents"), _i64(g.lines, "tax_cents")
     refund = -(np.add.reduceat(ext + tax, g.first_line) if n_lines else ext[:0])
     order_ids = g.orig_id.take(pa.array(g.first_line, pa.int64()))
@@ -162,7 +167,7 @@ def make_online_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.nd
                              parent_kind="order",
                              txn_parent=join_strings([order_ids, "-R"], n_ret))
     product = _i64(g.lines, "product_id") - 1
-    events = _return_events(g.store_id[g.line_return] - 1, product, ts[g.line_return],
+    events = _return_events(store_row[g.line_return], product, ts[g.line_return],
                             g.orig_id, _i64(g.lines, "quantity"), is_food[product], disposition)
     return payments, events
 

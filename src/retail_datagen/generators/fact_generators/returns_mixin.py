@@ -37,6 +37,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     group_starts,
     join_strings,
     rank_within_groups,
+    rows_of,
     ts_array,
     zero_pad,
 )
@@ -282,12 +283,14 @@ def _group_due(day: date, due: pa.Table) -> _DueReturns:
 
 
 def draw_due_details(seed: int, name: str, day: date, g: _DueReturns, open_hour: np.ndarray,
-                     close_hour: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     close_hour: np.ndarray, store_row: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each due return's time and refund ms, and each line's disposition.
 
     Per store (stream ``name``, shard store_id): its returns in original id order, then their
-    lines. Returns ``(ts_us, disposition, refund_ms)`` as :func:`draw_return_details`, with the
-    times as wall-time µs on ``day``.
+    lines. ``store_row`` is each return's row in ``open_hour``/``close_hour``. Returns
+    ``(ts_us, disposition, refund_ms)`` as :func:`draw_return_details`, with the times as
+    wall-time µs on ``day``.
     """
     n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
     offset = np.zeros(n_ret, dtype=np.int64)
@@ -298,13 +301,14 @@ def draw_due_details(seed: int, name: str, day: date, g: _DueReturns, open_hour:
         la, lb = int(line_bounds[a]), int(line_bounds[b])
         offset[a:b], disposition[la:lb], refund_ms[a:b] = draw_return_details(
             stream(seed, name, day, sid), b - a, lb - la,
-            int(open_hour[sid - 1]), int(close_hour[sid - 1]), g.method[a:b])
-    ts = day_start_us(day) + open_hour[g.store_id - 1].astype(np.int64) * US_PER_HOUR + offset
+            int(open_hour[store_row[a]]), int(close_hour[store_row[a]]), g.method[a:b])
+    ts = day_start_us(day) + open_hour[store_row].astype(np.int64) * US_PER_HOUR + offset
     return ts, disposition, refund_ms
 
 
 def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
-                 close_hour: np.ndarray, is_food: np.ndarray) -> ReturnsBatch:
+                 close_hour: np.ndarray, is_food: np.ndarray,
+                 store_ids: np.ndarray | None = None) -> ReturnsBatch:
     """Make the returns due on ``day`` (behaviour.md §12, fact-tables.md §19).
 
     Args:
@@ -313,6 +317,8 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
         due: Pending-return rows with return_date = D (``gen_state_pending_returns`` columns),
             in any order.
         open_hour: int64 array, shape (n_stores,): open hour by store index.
+        store_ids: the ascending store ids whose positions are the store indices (also the
+            events' ``node_idx``); None: the dense network ids 1...
         close_hour: int64 array, shape (n_stores,): close hour by store index.
         is_food: bool array, shape (n_products,): food, beverage or refrigerated.
 
@@ -320,9 +326,11 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
         The day's :class:`ReturnsBatch`.
     """
     g = _group_due(day, due)
+    store_ids = np.arange(1, len(open_hour) + 1) if store_ids is None else store_ids
+    store_row = rows_of(store_ids, g.store_id)
     n_ret, n_lines = int(g.first_line.shape[0]), g.lines.num_rows
     ts, disposition, refund_ms = draw_due_details(seed, "returns.make", day, g, open_hour,
-                                                  close_hour)
+                                                  close_hour, store_row)
 
     # seq within store by (return time, original id); returns are already by original id.
     order = np.lexsort((np.arange(n_ret), ts, g.store_id))
@@ -386,7 +394,7 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
                              refund_ms[order], customer_id, g.store_id[order])
     food = is_food[product_id - 1]
     disp = disposition[line_order]
-    events = _return_events(g.store_id[lr] - 1, product_id - 1, ts[lr], line_ids, -qty, food,
+    events = _return_events(store_row[lr], product_id - 1, ts[lr], line_ids, -qty, food,
                             disp)
     return ReturnsBatch(pa.table(head_cols), pa.table(line_cols), payments, events,
                         np.where(food, -1, disp).astype(np.int8))
@@ -458,7 +466,7 @@ class ReturnsMixin:
 
         stores = self._master.stores
         hours = {"open_hour": stores.open_hour, "close_hour": stores.close_hour,
-                 "is_food": self._master.products.is_food}
+                 "is_food": self._master.products.is_food, "store_ids": stores.store_id}
         online = online_returns.is_online(due)
         made = make_returns(self._seed, ctx.day, due.filter(pc.invert(online)), **hours)
         if not pc.any(online).as_py():
@@ -479,7 +487,8 @@ class ReturnsMixin:
         online = online_returns.schedule_online_returns(
             self._seed, ctx.day, headers, lines,
             customer_primary_store=master.customers.primary_store_id,
-            store_dc_id=master.stores.dc_id, is_food=master.products.is_food,
+            store_ids=master.stores.store_id, store_dc_id=master.stores.dc_id,
+            is_food=master.products.is_food,
             food_line_p=online_returns.ONLINE_FOOD_LINE_RETURN_P)
         return merge_pending_returns(pending, online)
 

@@ -33,6 +33,7 @@ from .utils_mixin import (
     generator_schema,
     join_strings,
     nullable_int,
+    rows_of,
     ts_array,
     zero_pad,
 )
@@ -299,7 +300,8 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
-                    store_unit: np.ndarray) -> pa.Table:
+                    store_unit: np.ndarray, unit_store_ids: np.ndarray | None = None
+                    ) -> pa.Table:
     """The ``ble_pings`` batch with its DSIDs, rows in PingId order.
 
     DSID order is (event_ts, store_id, visit_seq, zone position, ping index). A known visit
@@ -312,6 +314,8 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
         draws: per-store results of :func:`draw_ble_pings`, in store_id order.
         ble_ids: string array of ``dim_customers.ble_id``, indexed by customer_id − 1.
         store_unit: int64 array by store index: the store's DC unit, which numbers PingIds.
+        unit_store_ids: the ascending store ids whose positions index ``store_unit``; None:
+            the dense network ids 1...
     """
     n_visits = np.array([d.visit_seq.size for d in draws], dtype=np.int64)
     n_pings = np.array([d.ts_us.size for d in draws], dtype=np.int64)
@@ -354,7 +358,9 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
     beacon = store_zone.take(pa.array(store_pos * _N_BLE_ZONES + zone_code, pa.int64()))
     return pa.Table.from_arrays(
         [
-            pa.array(unit_day_ids(day, store_unit[store_ids[store_pos] - 1]), pa.int64()),
+            pa.array(unit_day_ids(day, store_unit[rows_of(
+                np.arange(1, len(store_unit) + 1) if unit_store_ids is None else unit_store_ids,
+                store_ids[store_pos])]), pa.int64()),
             ts_array(ts),
             pa.array(store_ids[store_pos], pa.int64()),
             beacon,
@@ -427,7 +433,8 @@ class SensorsMixin:
             )
 
         draws = [d for d in self._for_each_store(one_store) if d is not None]
-        return ble_pings_table(ctx.day, draws, self._master.customers.ble_id, stores.dc_id)
+        return ble_pings_table(ctx.day, draws, self._master.customers.ble_id, stores.dc_id,
+                               stores.store_id)
 
 
 __all__ = [

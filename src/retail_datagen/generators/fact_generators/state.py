@@ -21,6 +21,10 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     ts_array,
 )
 
+# Canonical order of carried pending returns.
+PENDING_RETURN_ORDER = [("return_date", "ascending"), ("receipt_id_ext", "ascending"),
+                        ("line_num", "ascending")]
+
 # Status times of a leg, one column each, in lifecycle order (domain.TRUCK_STATUSES).
 LEG_TIME_COLUMNS = ("scheduled_ts", "loading_ts", "departure_time", "eta", "unloading_ts", "etd")
 
@@ -52,8 +56,8 @@ class Legs:
                     self.times[idx])
 
     @staticmethod
-    def concat(a: Legs, b: Legs) -> Legs:
-        merged = Legs(*(np.concatenate([getattr(a, f), getattr(b, f)])
+    def concat(*parts: Legs) -> Legs:
+        merged = Legs(*(np.concatenate([getattr(p, f) for p in parts])
                         for f in ("shipment_id", "truck_id", "dc_id", "store_id",
                                   "refrigerated", "unit_count", "times")))
         return merged.take(np.argsort(merged.shipment_id, kind="stable"))
@@ -79,10 +83,9 @@ class LegLines:
         return LegLines(self.shipment_id[idx], self.product_id[idx], self.quantity[idx])
 
     @staticmethod
-    def concat(a: LegLines, b: LegLines) -> LegLines:
-        merged = LegLines(np.concatenate([a.shipment_id, b.shipment_id]),
-                          np.concatenate([a.product_id, b.product_id]),
-                          np.concatenate([a.quantity, b.quantity]))
+    def concat(*parts: LegLines) -> LegLines:
+        merged = LegLines(*(np.concatenate([getattr(p, f) for p in parts])
+                            for f in ("shipment_id", "product_id", "quantity")))
         return merged.take(np.lexsort((merged.product_id, merged.shipment_id)))
 
 
@@ -109,8 +112,8 @@ class SupplierOrders:
                               self.order_ordinal[idx], self.arrival_ordinal[idx])
 
     @staticmethod
-    def concat(a: SupplierOrders, b: SupplierOrders) -> SupplierOrders:
-        merged = SupplierOrders(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in
+    def concat(*parts: SupplierOrders) -> SupplierOrders:
+        merged = SupplierOrders(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                                   ("dc_id", "product_id", "quantity", "order_ordinal",
                                    "arrival_ordinal")))
         return merged.take(np.lexsort((merged.order_ordinal, merged.product_id, merged.dc_id)))
@@ -311,9 +314,7 @@ def state_from_tables(first_day: date, tables: dict[str, pa.Table], n_stores: in
         arrival_ordinal=_date_np(so.column("arrival_day")),
     )
     orders = orders.take(np.lexsort((orders.order_ordinal, orders.product_id, orders.dc_id)))
-    returns = tables["gen_state_pending_returns"].sort_by(
-        [("return_date", "ascending"), ("receipt_id_ext", "ascending"),
-         ("line_num", "ascending")])
+    returns = tables["gen_state_pending_returns"].sort_by(PENDING_RETURN_ORDER)
     return CarriedState(
         first_day=first_day,
         store_on_hand=dense("STORE", "on_hand", inv, n_stores),
@@ -336,9 +337,8 @@ def _carried(table: pa.Table, name: str) -> pa.Table:
     return table.select(schema.carried_schema(name).names).cast(schema.carried_schema(name))
 
 
-def merge_pending_returns(kept: pa.Table, new: pa.Table) -> pa.Table:
-    """Pending returns still due after the day plus the day's new ones, in key order."""
+def merge_pending_returns(*parts: pa.Table) -> pa.Table:
+    """Pending-return tables (e.g. those still due plus the day's new ones) as one, in key
+    order."""
     target = schema.carried_schema("gen_state_pending_returns")
-    merged = pa.concat_tables([kept.cast(target), new.cast(target)])
-    return merged.sort_by([("return_date", "ascending"), ("receipt_id_ext", "ascending"),
-                           ("line_num", "ascending")])
+    return pa.concat_tables([p.cast(target) for p in parts]).sort_by(PENDING_RETURN_ORDER)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_datagen.generators.fact_generators.day_types import InventoryEvents, ResolvedEvents
-from retail_datagen.generators.fact_generators.utils_mixin import ts_array
+from retail_datagen.generators.fact_generators.utils_mixin import rows_of, ts_array
 from retail_datagen.ids import unit_day_ids
 
 
@@ -30,10 +30,12 @@ def stockout_rows(events: InventoryEvents, resolved: ResolvedEvents, node_ids: n
 
 
 def stockouts_table(day: date, parts: list[dict[str, np.ndarray | pa.Array]],
-                    store_unit: np.ndarray) -> pa.Table:
+                    store_unit: np.ndarray, store_ids: np.ndarray | None = None) -> pa.Table:
     """The ``stockouts`` batch in DSID order (event_ts, node rank, node id, product_id).
 
     ``store_unit`` (int64, by store index) is each store's DC unit; a DC row's unit is its DC.
+    ``store_ids`` are the ascending ids whose positions are the store indices (None: the dense
+    network ids 1..).
     """
     cols = {k: (pa.concat_arrays([p[k] for p in parts]) if k == "source"
                 else np.concatenate([p[k] for p in parts])) for k in parts[0]}
@@ -41,8 +43,12 @@ def stockouts_table(day: date, parts: list[dict[str, np.ndarray | pa.Array]],
     store = cols["rank"][order] == 0
     node = cols["node"][order]
     ts = ts_array(cols["ts"][order])
+    unit = node.copy()
+    if store.any():
+        ids = np.arange(1, len(store_unit) + 1) if store_ids is None else store_ids
+        unit[store] = store_unit[rows_of(ids, node[store])]
     return pa.table({
-        "StockoutId": pa.array(unit_day_ids(day, np.where(store, store_unit[node - 1], node))),
+        "StockoutId": pa.array(unit_day_ids(day, unit)),
         "EventTS": ts,
         "StoreID": pa.array(node, mask=~store),
         "DCID": pa.array(node, mask=store),
@@ -74,4 +80,4 @@ class StockoutsMixin:
         return stockouts_table(day, [
             stockout_rows(*store, self._master.stores.store_id, 0),
             stockout_rows(*dc, self._master.dcs.dc_id, 1),
-        ], self._master.stores.dc_id)
+        ], self._master.stores.dc_id, self._master.stores.store_id)

@@ -97,6 +97,12 @@ def nullable_int(values: np.ndarray, mask: np.ndarray, type_: pa.DataType = pa.i
     return pa.array(np.asarray(values), type=type_, mask=np.asarray(mask, dtype=bool))
 
 
+def rows_of(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The row of each id in ``sorted_ids`` (ascending ids of a column set, e.g. the stores
+    of a unit or of the whole network), where every id of ``ids`` is present."""
+    return np.searchsorted(sorted_ids, np.asarray(ids, dtype=np.int64))
+
+
 def group_starts(keys: np.ndarray) -> np.ndarray:
     """Boolean array: True where a sorted key column starts a new group."""
     keys = np.asarray(keys)
