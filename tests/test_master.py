@@ -428,6 +428,33 @@ def test_starter_fleet_on_the_starter_placement():
     _check_fleet(vol, counts, fleet.type_code, fleet.dc_id, fleet.refrigeration)
 
 
+def test_sharding_spec_fleet_figures_on_the_starter_placement():
+    # The deal's worked example (60 + 90 trucks on the starter placement): K = 127, K_ref = 51,
+    # K_amb = 76, a pool of 9 + 14, and 46 trucks for the 34 stores of the largest DC.
+    cfg = create_default_config()
+    vol = cfg.volume.model_copy(update={"refrigerated_trucks": 60,
+                                        "non_refrigerated_trucks": 90})
+    geos = master_geo.build_geographies(cfg.seed, vol.total_geographies,
+                                        master_geo.load_city_pool(), master_geo.load_zip_index(),
+                                        load_state_sales_tax(cfg.paths.dictionaries))
+    dc_geo = master_geo.place_dcs(cfg.seed, vol.dcs, geos)
+    stores = master_geo.stores_table(cfg.seed, geos, dc_geo,
+                                     master_geo.place_stores(cfg.seed, vol.stores, geos, dc_geo))
+    counts = np.bincount(stores.column("dc_id").to_numpy() - 1, minlength=vol.dcs)
+    fleet = deal_fleet(vol, counts)
+    types = np.asarray(domain.TRUCK_TYPES)[fleet.type_code]
+    assert vol.assigned_fleet() == (127, 51)
+    assert ((types == "DC_FLEET") & fleet.refrigeration).sum() == 51
+    assert ((types == "DC_FLEET") & ~fleet.refrigeration).sum() == 76
+    assert ((types == "POOL") & fleet.refrigeration).sum() == 9
+    assert ((types == "POOL") & ~fleet.refrigeration).sum() == 14
+    homed = np.bincount(fleet.dc_id, minlength=vol.dcs + 1)[1:]
+    largest = int(np.argmax(counts))
+    assert (counts[largest], homed[largest]) == (34, 46)
+    assert homed.sum() == 150 and round(homed.sum() / vol.stores, 2) == 1.74
+    _check_fleet(vol, counts, fleet.type_code, fleet.dc_id, fleet.refrigeration)
+
+
 def test_round_robin_deal(tmp_path):
     volume = _config(tmp_path / "x.duckdb", trucks_per_dc=5).volume
     fleet = deal_fleet(volume, np.array([6, 0]))
