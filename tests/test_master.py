@@ -407,8 +407,8 @@ def test_starter_fleet_split():
     _check_fleet(volume, store_counts, fleet.type_code, fleet.dc_id, fleet.refrigeration)
 
 
-def test_starter_fleet_on_the_starter_placement():
-    cfg = create_default_config()
+def _starter_store_counts(cfg) -> np.ndarray:
+    """Stores per DC (by dc index) of the starter placement."""
     vol, seed = cfg.volume, cfg.seed
     geos = master_geo.build_geographies(seed, vol.total_geographies, master_geo.load_city_pool(),
                                         master_geo.load_zip_index(),
@@ -416,7 +416,13 @@ def test_starter_fleet_on_the_starter_placement():
     dc_geo = master_geo.place_dcs(seed, vol.dcs, geos)
     stores = master_geo.stores_table(seed, geos, dc_geo,
                                      master_geo.place_stores(seed, vol.stores, geos, dc_geo))
-    counts = np.bincount(stores.column("dc_id").to_numpy() - 1, minlength=vol.dcs)
+    return np.bincount(stores.column("dc_id").to_numpy() - 1, minlength=vol.dcs)
+
+
+def test_starter_fleet_on_the_starter_placement():
+    cfg = create_default_config()
+    vol = cfg.volume
+    counts = _starter_store_counts(cfg)
     fleet = deal_fleet(vol, counts)
     homed = np.bincount(fleet.dc_id, minlength=vol.dcs + 1)[1:]
     largest = int(np.argmax(counts))
@@ -434,13 +440,7 @@ def test_sharding_spec_fleet_figures_on_the_starter_placement():
     cfg = create_default_config()
     vol = cfg.volume.model_copy(update={"refrigerated_trucks": 60,
                                         "non_refrigerated_trucks": 90})
-    geos = master_geo.build_geographies(cfg.seed, vol.total_geographies,
-                                        master_geo.load_city_pool(), master_geo.load_zip_index(),
-                                        load_state_sales_tax(cfg.paths.dictionaries))
-    dc_geo = master_geo.place_dcs(cfg.seed, vol.dcs, geos)
-    stores = master_geo.stores_table(cfg.seed, geos, dc_geo,
-                                     master_geo.place_stores(cfg.seed, vol.stores, geos, dc_geo))
-    counts = np.bincount(stores.column("dc_id").to_numpy() - 1, minlength=vol.dcs)
+    counts = _starter_store_counts(cfg)
     fleet = deal_fleet(vol, counts)
     types = np.asarray(domain.TRUCK_TYPES)[fleet.type_code]
     assert vol.assigned_fleet() == (127, 51)
