@@ -388,6 +388,13 @@ def test_trucks_of_test_config(generated, con):
     assert {r[4] for r in rows} == {cfg.volume.truck_capacity}
 
 
+def _class_split(fleet) -> tuple[int, int, int, int]:
+    """(refrigerated DC_FLEET, ambient DC_FLEET, refrigerated POOL, ambient POOL) trucks."""
+    types = np.asarray(domain.TRUCK_TYPES)[fleet.type_code]
+    return tuple(int(((types == kind) & (fleet.refrigeration == cold)).sum())
+                 for kind in ("DC_FLEET", "POOL") for cold in (True, False))
+
+
 def test_starter_fleet_split():
     volume = create_default_config().volume
     store_counts = np.array([9, 0, 7, 5, 3, 1, 0, 12, 2, 4, 6, 8, 1, 1, 3, 2, 10, 5, 4, 3])
@@ -395,10 +402,7 @@ def test_starter_fleet_split():
     fleet = deal_fleet(volume, store_counts)
     types = np.asarray(domain.TRUCK_TYPES)[fleet.type_code]
     assert volume.assigned_fleet() == (637, 255)
-    assert ((types == "DC_FLEET") & fleet.refrigeration).sum() == 255
-    assert ((types == "DC_FLEET") & ~fleet.refrigeration).sum() == 382
-    assert ((types == "POOL") & fleet.refrigeration).sum() == 45
-    assert ((types == "POOL") & ~fleet.refrigeration).sum() == 68
+    assert _class_split(fleet) == (255, 382, 45, 68)
     assert (types == "SUPPLIER").sum() == 30 and len(types) == 780
     assert not fleet.dc_id[np.isin(fleet.dc_id, [2, 7])].any()  # DCs without stores get none
     # 18 DCs have stores: each first gets one truck of each class.
@@ -442,12 +446,8 @@ def test_sharding_spec_fleet_figures_on_the_starter_placement():
                                         "non_refrigerated_trucks": 90})
     counts = _starter_store_counts(cfg)
     fleet = deal_fleet(vol, counts)
-    types = np.asarray(domain.TRUCK_TYPES)[fleet.type_code]
     assert vol.assigned_fleet() == (127, 51)
-    assert ((types == "DC_FLEET") & fleet.refrigeration).sum() == 51
-    assert ((types == "DC_FLEET") & ~fleet.refrigeration).sum() == 76
-    assert ((types == "POOL") & fleet.refrigeration).sum() == 9
-    assert ((types == "POOL") & ~fleet.refrigeration).sum() == 14
+    assert _class_split(fleet) == (51, 76, 9, 14)
     homed = np.bincount(fleet.dc_id, minlength=vol.dcs + 1)[1:]
     largest = int(np.argmax(counts))
     assert (counts[largest], homed[largest]) == (34, 46)
