@@ -14,6 +14,7 @@ from conftest import TEST_WEEK, config_in, generate
 from db_hash import table_hashes
 from retail_datagen.db import schema
 from retail_datagen.generators.fact_generators import FactDataGenerator
+from retail_datagen.generators.fact_generators.simulation import DaySimulation
 
 STATE_TABLES = ("streaming_outbox", *schema.STATE_TABLES)
 
@@ -34,23 +35,24 @@ def _all_hashes(path: Path) -> dict[str, str]:
     return hashes
 
 
-def _by_units(folder: Path, start, end, unit_days: list) -> None:
+def _by_units(folder: Path, start, end, unit_days: list, monkeypatch) -> None:
     """Generate ``start..end`` with a fresh generator (so state is reloaded from the
     database), unit by unit, recording each unit-day's unit."""
     gen = FactDataGenerator(config_in(folder))
-    network_day = gen._generate_day
+    unit_day = DaySimulation._generate_day
 
-    def one_unit_day(day, state):
-        unit_days.append((day, gen._unit))
-        return network_day(day, state)
+    def one_unit_day(sim, day, state):
+        unit_days.append((day, sim._unit))
+        return unit_day(sim, day, state)
 
-    gen._generate_day = one_unit_day
+    monkeypatch.setattr(DaySimulation, "_generate_day", one_unit_day)
     gen.run_by_units()
     try:
         asyncio.run(gen.generate_historical_data(start, end, validate=False,
                                                  publish_to_outbox=True))
     finally:
         gen.close()
+        monkeypatch.setattr(DaySimulation, "_generate_day", unit_day)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def network_week(tmp_path_factory) -> Path:
     return folder / "retail.duckdb"
 
 
-def test_unit_by_unit_equals_the_whole_network(tmp_path: Path, network_week: Path):
+def test_unit_by_unit_equals_the_whole_network(tmp_path: Path, network_week: Path, monkeypatch):
     first, last = TEST_WEEK
     folder = tmp_path / "units"
     folder.mkdir()
@@ -72,8 +74,8 @@ def test_unit_by_unit_equals_the_whole_network(tmp_path: Path, network_week: Pat
     gen.close()
     middle = first + timedelta(days=3)
     unit_days: list = []
-    _by_units(folder, first, middle, unit_days)
-    _by_units(folder, middle + timedelta(days=1), last, unit_days)
+    _by_units(folder, first, middle, unit_days, monkeypatch)
+    _by_units(folder, middle + timedelta(days=1), last, unit_days, monkeypatch)
 
     # Every day ran once per unit, largest unit first (the test config: DC 1 holds 4 of the
     # 6 stores, DC 2 holds 2, the network unit none).
