@@ -24,8 +24,11 @@ def config_in(folder: Path, **overrides) -> RetailConfig:
 
 
 def generate(config: RetailConfig, start: date, end: date, *, validate: bool = False,
-             tables=None, outbox: bool = False):
-    """Master data (if missing) and facts for ``start..end`` into the config's DuckDB file."""
+             tables=None, outbox: bool = False, executor: str | None = None):
+    """Master data (if missing) and facts for ``start..end`` into the config's DuckDB file.
+
+    ``executor`` is a ``FactDataGenerator.set_executor`` name (default: the process pool).
+    """
     from retail_datagen.generators.fact_generators import FactDataGenerator
     from retail_datagen.generators.master_generator import MasterDataGenerator
 
@@ -36,6 +39,8 @@ def generate(config: RetailConfig, start: date, end: date, *, validate: bool = F
     gen = FactDataGenerator(config)
     try:
         gen.set_included_tables(tables)
+        if executor is not None:
+            gen.set_executor(executor)
         return asyncio.run(gen.generate_historical_data(
             start, end, validate=validate, publish_to_outbox=outbox))
     finally:

@@ -58,7 +58,7 @@ def _by_units(folder: Path, start, end, unit_days: list, monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def network_week(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("network")
-    generate(config_in(folder), *TEST_WEEK, outbox=True)
+    generate(config_in(folder), *TEST_WEEK, outbox=True, executor="network")
     return folder / "retail.duckdb"
 
 

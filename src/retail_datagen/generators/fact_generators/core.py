@@ -34,6 +34,7 @@ from retail_datagen.generators.fact_generators.persistence_mixin import (
     _Cancelled,
     config_metadata_rows,
 )
+from retail_datagen.generators.fact_generators.process_pool import ProcessPoolDays
 from retail_datagen.generators.fact_generators.progress import HourlyProgressTracker
 from retail_datagen.generators.fact_generators.progress_reporting_mixin import (
     ProgressReportingMixin,
@@ -55,6 +56,42 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+
+#: The executors of ``FactDataGenerator.set_executor``.
+EXECUTORS = ("pool", "in-process", "network")
+
+
+class InProcessDays:
+    """Days generated in this process, each one day ahead of the writer: day d + 1 is
+    generated on a thread while day d is written (generation needs only d's state).
+
+    The same protocol as ``process_pool.ProcessPoolDays``: ``await next_day(i)``, then
+    ``committed(i)`` once written.
+    """
+
+    def __init__(self, generate: Any, days: list[date], state: CarriedState | None) -> None:
+        self._generate, self._days, self._state = generate, days, state
+        self._upcoming: asyncio.Future | None = None
+
+    async def __aenter__(self) -> InProcessDays:
+        if self._days:
+            self._upcoming = asyncio.ensure_future(self._generate(self._days[0], self._state))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._upcoming is not None and not self._upcoming.done():
+            self._upcoming.cancel()
+
+    async def next_day(self, index: int) -> DayResult:
+        result = await self._upcoming
+        following = index + 1
+        self._upcoming = (asyncio.ensure_future(self._generate(self._days[following],
+                                                               result.state))
+                          if following < len(self._days) else None)
+        return result
+
+    def committed(self, index: int) -> None:
+        """Nothing waits for commits here: generation is always one day ahead."""
 
 
 def _as_date(value: date | datetime) -> date:
@@ -126,7 +163,7 @@ class FactDataGenerator(
         # The unit being generated: None for the whole network at once, else the unit whose
         # view ``_master`` and ``_pools`` hold (units.py).
         self._unit: int | None = None
-        self._by_units = False
+        self._executor = "pool"
         self._static: StaticInputs | None = None  # the unit executors' inputs, when used
         self._network_stores: int | None = None
         self._state: CarriedState | None = None
@@ -149,10 +186,26 @@ class FactDataGenerator(
         """
         self._included_tables = resolve_fact_tables(tables)
 
+    def set_executor(self, executor: str) -> None:
+        """Choose how unit-days run; the data are identical with every executor.
+
+        ``"pool"`` (the default): ``performance.max_workers`` worker processes generate
+        unit-days while this process commits whole days (``process_pool``).
+        ``"in-process"``: every unit-day in this process, one day ahead of the writer's
+        thread; for debugging and notebooks. ``"network"``: the whole network as one
+        computation per day, the reference the unit executors are tested against.
+
+        Raises:
+            ValueError: an unknown executor name.
+        """
+        if executor not in EXECUTORS:
+            raise ValueError(f"unknown executor {executor!r}; choose one of {EXECUTORS}")
+        self._executor = executor
+
     def run_by_units(self, enabled: bool = True) -> None:
-        """Generate each day unit by unit (the in-process executor) instead of the whole
-        network at once; the data are identical either way."""
-        self._by_units = enabled
+        """Run every unit-day in this process (the in-process executor) instead of the
+        process pool; ``enabled=False`` returns to the pool."""
+        self.set_executor("in-process" if enabled else "pool")
 
     def static_inputs(self) -> StaticInputs:
         """The inputs every unit-day reads (``unit_day.StaticInputs``) for the current tables
@@ -229,39 +282,33 @@ class FactDataGenerator(
         partitions: set[tuple[str, date]] = set()
         outbox_events = 0
         tracker = HourlyProgressTracker(sorted(self._included_tables))
-        # Day d + 1 is generated while day d is written: generation needs only d's state.
-        upcoming = asyncio.ensure_future(self._generate(days[0], state)) if days else None
-        for number, day in enumerate(days, start=1):
-            self._send_throttled_progress_update(
-                number, f"Generating {day} (day {number}/{len(days)})",
-                progress=(number - 1) / len(days), table_counts=dict(counts))
-            result = await upcoming
-            upcoming = (asyncio.ensure_future(self._generate(days[number], result.state))
-                        if number < len(days) else None)
-            try:
+        async with self._day_source(days, state) as source:
+            for number, day in enumerate(days, start=1):
+                self._send_throttled_progress_update(
+                    number, f"Generating {day} (day {number}/{len(days)})",
+                    progress=(number - 1) / len(days), table_counts=dict(counts))
+                result = await source.next_day(number - 1)
                 written = await self._write_result(day, result)
-            except BaseException:
-                if upcoming is not None:
-                    upcoming.cancel()
-                raise
-            outbox_events += result.outbox.num_rows if result.outbox is not None else 0
-            del result
-            release_free_memory()
-            for name, rows in written.items():
-                counts[name] += rows
-                if rows:
-                    partitions.add((name, day))
-            for table in self._included_tables:
-                for hour in range(24):
-                    tracker.update_hourly_progress(table, number, hour, len(days))
-            hourly = tracker.get_current_progress()
-            self._send_throttled_progress_update(
-                number,
-                f"Generated {day} (day {number}/{len(days)}) "
-                f"({len(self._included_tables)}/{len(self._included_tables)} tables complete)",
-                force=number == len(days), progress=number / len(days),
-                table_counts=dict(counts), hourly_progress=hourly["per_table_progress"],
-                current_hour=23, total_hours_completed=number * 24)
+                source.committed(number - 1)
+                outbox_events += result.outbox.num_rows if result.outbox is not None else 0
+                del result
+                release_free_memory()
+                for name, rows in written.items():
+                    counts[name] += rows
+                    if rows:
+                        partitions.add((name, day))
+                for table in self._included_tables:
+                    for hour in range(24):
+                        tracker.update_hourly_progress(table, number, hour, len(days))
+                hourly = tracker.get_current_progress()
+                self._send_throttled_progress_update(
+                    number,
+                    f"Generated {day} (day {number}/{len(days)}) "
+                    f"({len(self._included_tables)}/{len(self._included_tables)} "
+                    "tables complete)",
+                    force=number == len(days), progress=number / len(days),
+                    table_counts=dict(counts), hourly_progress=hourly["per_table_progress"],
+                    current_hour=23, total_hours_completed=number * 24)
         validation: dict[str, Any] = {"skipped": True}
         if validate and days:
             from retail_datagen.validation.invariants import run_invariants
@@ -324,10 +371,23 @@ class FactDataGenerator(
                                  len(master.stores.store_id), len(master.dcs.dc_id),
                                  len(master.products.product_id), master.trucks.truck_id)
 
+    def _day_source(self, days: list[date], state: CarriedState | None
+                    ) -> ProcessPoolDays | InProcessDays:
+        """The days of ``days`` from the chosen executor (``set_executor``)."""
+        if self._executor == "pool":
+            return ProcessPoolDays(self.static_inputs(), self.config.performance.get_max_workers(),
+                                   days, state)
+        return InProcessDays(self._generate, days, state)
+
+    def _generate_day(self, day: date, carried: CarriedState | None) -> DayResult:
+        """One day of the whole network in this process: unit by unit (the in-process
+        executor), or all units at once (the ``network`` reference executor)."""
+        if self._executor == "network":
+            return DaySimulation._generate_day(self, day, carried)
+        return generate_day(self.static_inputs(), day, carried)
+
     async def _generate(self, day: date, state: CarriedState | None) -> DayResult:
         try:
-            if self._by_units:
-                return await asyncio.to_thread(generate_day, self.static_inputs(), day, state)
             return await asyncio.to_thread(self._generate_day, day, state)
         except Exception as exc:
             raise GenerationError(f"generating {day} failed: {exc}", day=day) from exc
