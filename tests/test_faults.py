@@ -62,6 +62,7 @@ def test_failed_call_then_full_range_on_the_same_object_equals_one_run(
     gen = FactDataGenerator(config_in(folder))
     try:
         _run(gen, date(2024, 11, 25), date(2024, 11, 26))
+        gen.run_by_units()  # the hook below runs in this process
         on_day(gen, "_generate_day", date(2024, 11, 29), before=raise_(RuntimeError("injected")))
         with pytest.raises(GenerationError, match="2024-11-29"):
             _run(gen, date(2024, 11, 27), date(2024, 12, 1))
@@ -75,12 +76,14 @@ def test_failed_call_then_full_range_on_the_same_object_equals_one_run(
     assert hashes(folder) == hashes(generated_week.parent)
 
 
-# --- in-process faults ------------------------------------------------------------------------
+# --- in-process faults (generation faults use the in-process executor; faults in the writer
+# run with the default process pool) --------------------------------------------------------
 
 Scenario = Callable[[FactDataGenerator], "date | None"]
 
 
 def _generation_error(gen: FactDataGenerator) -> date | None:
+    gen.run_by_units()  # hooks on _generate_day run in this process
     on_day(gen, "_generate_day", FAULT_DAY, before=raise_(RuntimeError("injected")))
     with pytest.raises(GenerationError, match=f"generating {FAULT_DAY}"):
         _run(gen)
@@ -127,6 +130,7 @@ def _sigint_while_generating(gen: FactDataGenerator) -> date | None:
         assert committed.wait(60)
         os.kill(os.getpid(), signal.SIGINT)
 
+    gen.run_by_units()
     on_day(gen, "_generate_day", FAULT_DAY, before=interrupt)
     with pytest.raises(KeyboardInterrupt):
         _run(gen)
@@ -180,6 +184,7 @@ def _cancel_awaiting_generation(day: date) -> Scenario:
             committed.set()
         else:
             on_day(gen, "_write_day", before, after=lambda *_: committed.set())
+        gen.run_by_units()
         on_day(gen, "_generate_day", day, before=lambda *_: gate.arrive_and_hold())
         both = threading.Event()
         threading.Thread(target=lambda: (gate.arrived.wait(60), committed.wait(60),

@@ -238,6 +238,10 @@ def facts(
     no_validate: Annotated[bool, _flag("--no-validate", "Skip the invariant checks.")] = False,
     reset: Annotated[bool, _flag("--reset", "Drop facts and state first (keeps dims).")] = False,
     no_progress: Annotated[bool, _flag("--no-progress", "No progress output.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, metavar="N",
+        help="Generation processes (performance.max_workers; default: the CPU count). "
+             "The data do not depend on it.")] = None,
 ) -> None:
     """Generate daily facts for a date range, then validate them (exit 1 if that fails)."""
     import asyncio
@@ -247,6 +251,9 @@ def facts(
 
     state = _state(ctx)
     config, target, last = state.config(), state.target(), end.date()
+    if workers is not None:
+        config = config.model_copy(update={"performance": config.performance.model_copy(
+            update={"max_workers": workers})})
     from retail_datagen.generators.fact_generators.core import resolve_fact_tables
 
     resolve_fact_tables(_split(tables) or None)  # a bad name must fail before --reset drops

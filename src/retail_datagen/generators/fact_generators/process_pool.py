@@ -22,7 +22,8 @@ Design:
 * **Faults.** A worker that raises or dies (BrokenProcessPool) fails its day: the caller gets
   :class:`GenerationError` naming the earliest day that cannot complete, after every earlier
   complete day was handed out. :meth:`ProcessPoolDays.close` (always called) terminates the
-  workers, also on cancellation and KeyboardInterrupt; nothing of an unfinished day is
+  workers, also on cancellation and KeyboardInterrupt, and a worker whose writer died
+  (SIGKILL) exits by itself; nothing of an unfinished day is
   written because a day is handed to the writer only once all its unit-days arrived.
 """
 
@@ -30,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import pickle
 import signal
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import fields
@@ -113,11 +116,26 @@ def decode_result(payload: dict[str, Any]) -> DayResult:
 _static: StaticInputs | None = None
 
 
+def _exit_with_the_writer() -> None:
+    """End this worker when the writer process ends, however it ends (even SIGKILL): an idle
+    worker would otherwise wait on the task queue forever."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="writer-watch", daemon=True).start()
+
+
 def _init_worker(static_pickle: bytes) -> None:
     """Pool initializer: the static inputs, once per worker process."""
     global _static
     # Ctrl-C reaches the whole process group: the writer handles it and ends the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_the_writer()
     static = pickle.loads(static_pickle)
     static.store_workers = 1
     _static = static
