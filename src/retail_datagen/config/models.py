@@ -259,6 +259,10 @@ class HistoricalConfig(_Section):
 
 
 class PerformanceConfig(_Section):
+    """How fast, never what: ``max_workers`` is the number of generation processes of the
+    process-pool executor (``facts --workers N``); ``batch_hours`` the hours of rows per
+    INSERT chunk on SQLAlchemy targets."""
+
     max_cpu_percent: float = Field(default=100.0, gt=0, le=100)
     max_workers: int | None = Field(default=None, ge=1)
     batch_hours: int = Field(default=24, ge=1, le=24)

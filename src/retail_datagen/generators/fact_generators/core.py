@@ -1,8 +1,11 @@
 """FactDataGenerator: the daily simulation, composed from one mixin per domain.
 
-``_generate_day`` reads as the ten steps of behaviour.md §15; each step is one call to one mixin
-method, with its inputs and outputs named at the call site. Generation never writes: it returns
-the day's batches and the next state, and ``_write_day`` commits them in one transaction.
+The daily pipeline is :class:`~.simulation.DaySimulation`, run per unit-day
+(``unit_day.generate_unit_day``). An executor produces whole days: by default the local process
+pool (``process_pool.ProcessPoolDays``, ``performance.max_workers`` processes), or
+:class:`InProcessDays` (``run_by_units``; or the whole network at once, the reference). This
+process is the one writer: ``_write_day`` commits each day (facts, outbox, state, watermark) in
+one transaction while the executor generates the next.
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ class FactDataGenerator(
     """Generates every fact table day by day into a database.
 
     The daily pipeline itself is :class:`~.simulation.DaySimulation`; this class loads the
-    inputs, plans the range, runs the units of each day and commits whole days.
+    inputs, plans the range, has an executor (``set_executor``) run the unit-days of each day
+    and commits whole days.
 
     Attributes:
         config: the :class:`~retail_datagen.config.models.RetailConfig` given.
@@ -124,6 +128,7 @@ class FactDataGenerator(
         _state: :class:`~.state.CarriedState` after the last committed day (None until the
             first day or after ``reset_facts``); mirrored in the ``gen_state_*`` tables.
         _state_last_day: the day ``_state`` belongs to; both change together, at a commit.
+        _executor: ``"pool"`` (default), ``"in-process"`` or ``"network"`` (``set_executor``).
         _included_tables: logical names written (``set_included_tables``).
         _publish_outbox: whether the current call writes outbox events (and builds TraceId).
         _tables_created: whether the fact and state tables exist (persistence).
