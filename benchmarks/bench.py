@@ -5,7 +5,11 @@
 generates into a fresh temporary DuckDB file and prints one JSON line (or a table without
 ``--json``). Workloads: ``test`` (test config), ``starter`` (starter config), ``wide``
 (starter config with 250 stores) and ``chain2000`` (2,000 stores, 100 DCs, 4,000,000
-customers, 10,000 products). ``--workers N`` sets ``performance.max_workers``.
+customers, 10,000 products). ``--workers N`` sets ``performance.max_workers``, the number of
+generation processes of the process-pool executor; ``peak_rss_mb_total`` sums the resident
+memory of this process and all its descendants (the fork server and the workers), sampled.
+``largest_unit_share`` is the share of the fact rows that the largest unit generated, the
+bound on the speed-up from more workers.
 """
 
 from __future__ import annotations
@@ -125,6 +129,7 @@ def run(workload: str, days: int, outbox: bool = False, workers: int | None = No
             publish_to_outbox=outbox))
         fact_seconds = time.perf_counter() - started
         gen.close()
+        unit, unit_share = largest_unit(Path(config.paths.duckdb))
     return {
         "workload": workload,
         "days": days,
@@ -136,8 +141,38 @@ def run(workload: str, days: int, outbox: bool = False, workers: int | None = No
         "peak_rss_mb_total": round(memory.peak_mb, 1),
         "peak_rss_mb": round(memory.peak_mb, 1),
         "outbox_events": summary.outbox_events,
+        "largest_unit": unit,
+        "largest_unit_share": round(unit_share, 4),
         "tables": summary.facts_generated,
     }
+
+
+def largest_unit(path: Path) -> tuple[int, float]:
+    """The unit with the most fact rows, and its share of them.
+
+    Read from the unit part of the DSID keys (``id // 10**8 % 1000``), so over the tables
+    keyed by one integer DSID column (inventory transactions, BLE pings, zone changes,
+    stockouts, ...: most rows of a day).
+    """
+    import duckdb
+
+    from retail_datagen.db import schema
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        parts = []
+        for name in schema.FACT_TABLE_DB_NAMES.values():
+            key = schema.primary_key(name)
+            kind = con.execute("SELECT data_type FROM information_schema.columns WHERE "
+                               "table_name = ? AND column_name = ?", [name, key[0]]).fetchone()
+            if len(key) == 1 and kind and kind[0] == "BIGINT":
+                parts.append(f'SELECT ("{key[0]}" // 100000000) % 1000 AS u FROM "{name}"')
+        rows = con.execute(f"SELECT u, count(*) AS n FROM ({' UNION ALL '.join(parts)}) "
+                           "GROUP BY u ORDER BY n DESC, u").fetchall()
+    finally:
+        con.close()
+    total = sum(n for _, n in rows)
+    return (int(rows[0][0]), rows[0][1] / total) if total else (0, 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in ("fact_rows", "fact_seconds", "rows_per_s", "master_seconds", "workers",
-                "peak_rss_mb_total"):
+                "peak_rss_mb_total", "largest_unit", "largest_unit_share"):
         table.add_row(key, f"{result[key]:,}")
     for name, rows in result["tables"].items():
         table.add_row(f"  {name}", f"{rows:,}")

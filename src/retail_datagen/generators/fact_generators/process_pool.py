@@ -53,6 +53,7 @@ from retail_datagen.generators.fact_generators.unit_day import (
     merge_unit_days,
 )
 from retail_datagen.generators.fact_generators.units import split_state
+from retail_datagen.generators.fact_generators.utils_mixin import release_free_memory
 
 #: How long a terminated worker may take to exit before it is killed.
 _TERMINATE_TIMEOUT_S = 5.0
@@ -144,7 +145,9 @@ def _init_worker(static_pickle: bytes) -> None:
 def _run_unit_day(unit: int, day: date, state: CarriedState | None) -> dict[str, Any]:
     """One unit-day in a worker, encoded for the writer."""
     assert _static is not None, "worker started without its static inputs"
-    return encode_result(generate_unit_day(_static, unit, day, state))
+    payload = encode_result(generate_unit_day(_static, unit, day, state))
+    release_free_memory()  # the unit-day's arrays are gone; keep the worker's size flat
+    return payload
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
