@@ -209,7 +209,7 @@ class ProcessPoolDays:
     # -- scheduling ------------------------------------------------------------------------
     def _submit(self, unit: int, index: int) -> None:
         # Days before a failed one may still complete and be committed.
-        if self._error is not None and self._error[0] <= index:
+        if self._pool is None or (self._error is not None and self._error[0] <= index):
             return
         try:
             future: Future = self._pool.submit(_run_unit_day, unit, self._days[index],
@@ -224,7 +224,7 @@ class ProcessPoolDays:
     def _arrive(self, unit: int, index: int, done: asyncio.Future) -> None:
         self._running.discard(done)
         self._changed.set()
-        if done.cancelled():
+        if done.cancelled() or self._pool is None:  # closed: nothing more is scheduled
             return
         error = done.exception()
         if error is not None:
@@ -270,6 +270,10 @@ class ProcessPoolDays:
                 failed_index, error = self._error
                 self.close()
                 raise self._generation_error(self._days[failed_index], error) from error
+            if not self._running:  # every missing unit-day of this day runs or has failed
+                self.close()
+                raise GenerationError(f"generating {self._days[index]} failed: the pool has "
+                                      "no unit-day of it left to run", day=self._days[index])
             self._changed.clear()
             await self._changed.wait()
         results = self._arrived.pop(index)
