@@ -453,6 +453,10 @@ def test_copy_and_upsert_round_trip(pg_schema, rows):
         assert back.cast(times.schema).equals(times)
         with pytest.raises(UnknownTableError):
             target.upsert("fact_receipts", data)
+        assert target.replace("gen_state_shipments", times.slice(1)) == 1
+        assert target.fetchall("SELECT shipment_id FROM gen_state_shipments") == [("SHP2",)]
+        with pytest.raises(UnknownTableError):
+            target.replace("fact_receipts", data)
     finally:
         target.close()
 

@@ -47,6 +47,7 @@ class Target(Protocol):
     def append(self, name: str, data: pa.Table,
                bounds: list[tuple[object, object]] | None = None) -> int: ...
     def upsert(self, name: str, data: pa.Table) -> int: ...
+    def replace(self, name: str, data: pa.Table) -> int: ...
     def set_threads(self, threads: int) -> None: ...
     def close(self) -> None: ...
 
@@ -95,6 +96,9 @@ class DuckDBTarget:
 
     def upsert(self, name: str, data: pa.Table) -> int:
         return duckdb_engine.upsert_arrow(self.raw, name, data)
+
+    def replace(self, name: str, data: pa.Table) -> int:
+        return duckdb_engine.replace_arrow(self.raw, name, data)
 
     def set_threads(self, threads: int) -> None:
         self.raw.execute(f"SET threads = {max(1, int(threads))}")

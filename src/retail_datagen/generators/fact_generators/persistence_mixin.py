@@ -171,8 +171,7 @@ class PersistenceMixin:
                             ("gen_state_trucks", state.trucks),
                             ("gen_state_supplier_orders", state.supplier_orders),
                             ("gen_state_campaigns", state.campaigns)):
-            target.execute(f"DELETE FROM {name}")
-            target.append(name, table)
+            target.replace(name, table)
         target.execute("DELETE FROM gen_state_pending_returns WHERE return_date <= ?", [day])
         target.append("gen_state_pending_returns", state.new_pending_returns)
         if state.config_rows is not None:
