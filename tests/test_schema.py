@@ -418,6 +418,9 @@ def test_replace_arrow_swaps_rows_keeps_key_and_rolls_back(tmp_path) -> None:
             ("unit_id", "SMALLINT"), ("truck_id", "BIGINT"), ("available_at", "TIMESTAMP")]
         with pytest.raises(duckdb.ConstraintException):
             eng.append_arrow(con, "gen_state_trucks", later)
+        with pytest.raises(duckdb.Error), eng.transaction(con):
+            eng.replace_arrow(con, "gen_state_trucks", pa.concat_tables([trucks, trucks]))
+        assert con.execute(query).fetchall() == [(1, 2, datetime(2024, 1, 2))]
         with pytest.raises(UnknownTableError):
             eng.replace_arrow(con, "receipts", _receipt_batch())
     finally:

@@ -160,10 +160,8 @@ class PersistenceMixin:
     def _write_state(self, day: date, state: StateWrites) -> None:
         target = self._target
         if state.initial_inventory is not None:
-            for name in ("gen_initial_inventory", "gen_state_inventory"):
-                target.execute(f"DELETE FROM {name}")
-            target.append("gen_initial_inventory", state.initial_inventory)
-            target.append("gen_state_inventory", state.inventory)
+            target.replace("gen_initial_inventory", state.initial_inventory)
+            target.replace("gen_state_inventory", state.inventory)
         elif state.inventory.num_rows:
             target.upsert("gen_state_inventory", state.inventory)
         for name, table in (("gen_state_shipments", state.shipments),
