@@ -427,6 +427,30 @@ def test_replace_arrow_swaps_rows_keeps_key_and_rolls_back(tmp_path) -> None:
         con.close()
 
 
+def test_retain_rows_keeps_matching_rows_and_key(tmp_path) -> None:
+    con = eng.open_duckdb(tmp_path / "rt.duckdb")
+    try:
+        eng.create_tables(con, ["gen_state_trucks"])
+        trucks = pa.table({"unit_id": pa.array([1, 1, 2], pa.int16()), "truck_id": [1, 2, 3],
+                           "available_at": [datetime(2024, 1, d) for d in (1, 2, 3)]})
+        eng.append_arrow(con, "gen_state_trucks", trucks)
+        query = "SELECT truck_id FROM gen_state_trucks ORDER BY truck_id"
+        with pytest.raises(RuntimeError), eng.transaction(con):
+            eng.retain_rows(con, "gen_state_trucks", "available_at > ?", [datetime(2024, 1, 2)])
+            raise RuntimeError("roll back")
+        assert con.execute(query).fetchall() == [(1,), (2,), (3,)]
+        with eng.transaction(con):
+            eng.retain_rows(con, "gen_state_trucks", "available_at > ?", [datetime(2024, 1, 1)])
+        assert con.execute(query).fetchall() == [(2,), (3,)]
+        with pytest.raises(duckdb.ConstraintException):
+            eng.append_arrow(con, "gen_state_trucks", trucks.slice(2))
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
+        with pytest.raises(UnknownTableError):
+            eng.retain_rows(con, "receipts", "true")
+    finally:
+        con.close()
+
+
 def test_failed_transaction_leaves_nothing(tmp_path) -> None:
     con = eng.open_duckdb(tmp_path / "tx.duckdb")
     try:

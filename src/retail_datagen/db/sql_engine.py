@@ -476,6 +476,18 @@ class SqlTarget:
         self.execute(f"DELETE FROM {schema.quote_ident(name)}")
         return self.append(name, data)
 
+    def retain(self, name: str, condition: str, params: Sequence[Any] = ()) -> None:
+        """Keep only the rows of a ``gen_*`` table for which ``condition`` (never NULL) holds.
+
+        Raises:
+            UnknownTableError: ``name`` is not a ``gen_*`` state table.
+        """
+        if name not in schema.STATE_TABLES:
+            raise UnknownTableError(
+                f"retain needs a generator-state table, got {name!r}; valid names are: "
+                + ", ".join(schema.STATE_TABLES))
+        self.execute(f"DELETE FROM {schema.quote_ident(name)} WHERE NOT ({condition})", params)
+
     def set_threads(self, threads: int) -> None:
         """Accept the engine's thread budget; the database server schedules its own work."""
 

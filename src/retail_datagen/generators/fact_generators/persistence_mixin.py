@@ -170,7 +170,7 @@ class PersistenceMixin:
                             ("gen_state_supplier_orders", state.supplier_orders),
                             ("gen_state_campaigns", state.campaigns)):
             target.replace(name, table)
-        target.execute("DELETE FROM gen_state_pending_returns WHERE return_date <= ?", [day])
+        target.retain("gen_state_pending_returns", "return_date > ?", [day])
         target.append("gen_state_pending_returns", state.new_pending_returns)
         if state.config_rows is not None:
             target.upsert("gen_metadata", state.config_rows)
