@@ -430,7 +430,7 @@ def test_copy_and_upsert_round_trip(pg_schema, rows):
         changed = data.set_column(12, "promo_code", pa.array(["X"] * rows, pa.string()))
         assert target.upsert(name, changed) == rows
         assert target.query_arrow(query).cast(data.schema).equals(changed)
-        target.execute(f"DELETE FROM {name} WHERE return_date <= ?", [date(2024, 11, 25)])
+        target.retain(name, "return_date > ?", [date(2024, 11, 25)])
         remaining = target.fetchall(f"SELECT count(*), min(return_date) FROM {name}")
         assert remaining[0][0] == sum(1 for i in range(rows) if i % 3) and (
             remaining[0][1] in (None, date(2024, 11, 26)))
@@ -453,6 +453,10 @@ def test_copy_and_upsert_round_trip(pg_schema, rows):
         assert back.cast(times.schema).equals(times)
         with pytest.raises(UnknownTableError):
             target.upsert("fact_receipts", data)
+        assert target.replace("gen_state_shipments", times.slice(1)) == 1
+        assert target.fetchall("SELECT shipment_id FROM gen_state_shipments") == [("SHP2",)]
+        with pytest.raises(UnknownTableError):
+            target.replace("fact_receipts", data)
     finally:
         target.close()
 

@@ -397,6 +397,60 @@ def test_upsert_arrow_replaces_by_key(tmp_path) -> None:
         con.close()
 
 
+def test_replace_arrow_swaps_rows_keeps_key_and_rolls_back(tmp_path) -> None:
+    con = eng.open_duckdb(tmp_path / "rp.duckdb")
+    try:
+        eng.create_tables(con, ["gen_state_trucks"])
+        trucks = pa.table({"unit_id": pa.array([1, 1], pa.int16()), "truck_id": [1, 2],
+                           "available_at": [datetime(2024, 1, 1)] * 2})
+        eng.append_arrow(con, "gen_state_trucks", trucks)
+        later = trucks.slice(1).set_column(2, "available_at", pa.array([datetime(2024, 1, 2)]))
+        with pytest.raises(RuntimeError), eng.transaction(con):
+            eng.replace_arrow(con, "gen_state_trucks", later)
+            raise RuntimeError("roll back")
+        query = "SELECT * FROM gen_state_trucks ORDER BY truck_id"
+        assert con.execute(query).fetchall() == [(1, 1, datetime(2024, 1, 1)),
+                                                 (1, 2, datetime(2024, 1, 1))]
+        with eng.transaction(con):
+            assert eng.replace_arrow(con, "gen_state_trucks", later) == 1
+        assert con.execute(query).fetchall() == [(1, 2, datetime(2024, 1, 2))]
+        assert eng.existing_columns(con, "gen_state_trucks") == [
+            ("unit_id", "SMALLINT"), ("truck_id", "BIGINT"), ("available_at", "TIMESTAMP")]
+        with pytest.raises(duckdb.ConstraintException):
+            eng.append_arrow(con, "gen_state_trucks", later)
+        with pytest.raises(duckdb.Error), eng.transaction(con):
+            eng.replace_arrow(con, "gen_state_trucks", pa.concat_tables([trucks, trucks]))
+        assert con.execute(query).fetchall() == [(1, 2, datetime(2024, 1, 2))]
+        with pytest.raises(UnknownTableError):
+            eng.replace_arrow(con, "receipts", _receipt_batch())
+    finally:
+        con.close()
+
+
+def test_retain_rows_keeps_matching_rows_and_key(tmp_path) -> None:
+    con = eng.open_duckdb(tmp_path / "rt.duckdb")
+    try:
+        eng.create_tables(con, ["gen_state_trucks"])
+        trucks = pa.table({"unit_id": pa.array([1, 1, 2], pa.int16()), "truck_id": [1, 2, 3],
+                           "available_at": [datetime(2024, 1, d) for d in (1, 2, 3)]})
+        eng.append_arrow(con, "gen_state_trucks", trucks)
+        query = "SELECT truck_id FROM gen_state_trucks ORDER BY truck_id"
+        with pytest.raises(RuntimeError), eng.transaction(con):
+            eng.retain_rows(con, "gen_state_trucks", "available_at > ?", [datetime(2024, 1, 2)])
+            raise RuntimeError("roll back")
+        assert con.execute(query).fetchall() == [(1,), (2,), (3,)]
+        with eng.transaction(con):
+            eng.retain_rows(con, "gen_state_trucks", "available_at > ?", [datetime(2024, 1, 1)])
+        assert con.execute(query).fetchall() == [(2,), (3,)]
+        with pytest.raises(duckdb.ConstraintException):
+            eng.append_arrow(con, "gen_state_trucks", trucks.slice(2))
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
+        with pytest.raises(UnknownTableError):
+            eng.retain_rows(con, "receipts", "true")
+    finally:
+        con.close()
+
+
 def test_failed_transaction_leaves_nothing(tmp_path) -> None:
     con = eng.open_duckdb(tmp_path / "tx.duckdb")
     try:

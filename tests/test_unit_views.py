@@ -25,6 +25,7 @@ from retail_datagen.generators.fact_generators.state import (
     inventory_rows,
     leg_lines_table,
     legs_table,
+    shipment_dc,
     supplier_orders_table,
     trucks_table,
 )
@@ -276,3 +277,16 @@ def test_cycle_counts_split_over_interleaved_units_of_a_larger_network():
     merged = merged[:, np.lexsort(merged[::-1])]
     expected = np.stack([network.node_idx, network.product_idx, network.delta])
     np.testing.assert_array_equal(merged, expected[:, np.lexsort(expected[::-1])])
+
+
+def test_shipment_dc_reads_the_dc_digits_of_any_id_layout() -> None:
+    ids = np.array(["SHP20240304000700001", "SHP20240304123400002", "SHP20240304999900003"],
+                   dtype="U32")
+    expected = [7, 1234, 9999]
+    assert shipment_dc(ids).tolist() == expected
+    assert shipment_dc(ids[::2]).tolist() == expected[::2]  # a strided view
+    assert shipment_dc(ids.astype(object)).tolist() == expected  # the Arrow path
+    assert shipment_dc(ids[:0]).dtype == np.int64 and shipment_dc(ids[:0]).size == 0
+    # Ids without four digits there go through the Arrow cast, which rejects them.
+    with pytest.raises(pa.ArrowInvalid):
+        shipment_dc(np.array(["SHP20240304"], dtype="U32"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -256,6 +256,75 @@ def upsert_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> i
     return _insert_from_arrow(con, name, data, "INSERT OR REPLACE")
 
 
+def replace_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:
+    """Replace every row of a generator-state table with ``data``.
+
+    The table is dropped and created again from the contract DDL rather than emptied with
+    ``DELETE``: deleting every row of a keyed table costs DuckDB an index removal per key at
+    COMMIT, and re-inserting the same keys in that transaction costs another lookup each. Inside
+    a transaction the swap is atomic like the ``DELETE`` it replaces. (The key stays in the
+    ``CREATE``: adding it afterwards with ``ALTER TABLE`` is faster for a million rows, but
+    DuckDB 1.5 then fails to replay the WAL after a crash.)
+
+    Args:
+        con: An open, writable connection.
+        name: A ``gen_*`` table name.
+        data: The table's new rows.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        UnknownTableError: ``name`` is not a ``gen_*`` state table.
+        SchemaContractError: The batch has a column the table does not have.
+    """
+    if name not in STATE_TABLES:
+        raise UnknownTableError(
+            f"replace needs a generator-state table, got {name!r}; valid names are: "
+            + ", ".join(STATE_TABLES)
+        )
+    checked_columns(db_table_name(name), data)
+    con.execute(f"DROP TABLE IF EXISTS {quote_ident(db_table_name(name))}")
+    con.execute(duckdb_ddl(name))
+    return _insert_from_arrow(con, name, data, "INSERT")
+
+
+def retain_rows(con: duckdb.DuckDBPyConnection, name: str, condition: str,
+                params: Sequence[object] = ()) -> None:
+    """Keep only the rows of a generator-state table for which ``condition`` holds.
+
+    The kept rows are copied to a temporary table and the table is recreated from the contract
+    DDL with them, instead of a ``DELETE`` of the others: a table such as
+    ``gen_state_pending_returns`` loses a day of rows out of weeks of them every day, and
+    DuckDB's per-key index removal at COMMIT costs about twice the copy. Atomic inside a
+    transaction.
+
+    Args:
+        con: An open, writable connection.
+        name: A ``gen_*`` table name.
+        condition: A SQL predicate over the table's columns with ``?`` placeholders; it must
+            not be NULL for any row.
+        params: The placeholder values.
+
+    Raises:
+        UnknownTableError: ``name`` is not a ``gen_*`` state table.
+    """
+    if name not in STATE_TABLES:
+        raise UnknownTableError(
+            f"retain needs a generator-state table, got {name!r}; valid names are: "
+            + ", ".join(STATE_TABLES)
+        )
+    db_name = quote_ident(db_table_name(name))
+    kept = quote_ident(f"_retail_datagen_kept_{os.getpid()}_{next(_VIEW_IDS)}")
+    con.execute(f"CREATE TEMPORARY TABLE {kept} AS SELECT * FROM {db_name} WHERE {condition}",
+                list(params))
+    con.execute(f"DROP TABLE {db_name}")
+    con.execute(duckdb_ddl(name))
+    con.execute(f"INSERT INTO {db_name} SELECT * FROM {kept}")
+    # On failure the rollback removes the temporary table with everything else.
+    con.execute(f"DROP TABLE {kept}")
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Run a block in one transaction: COMMIT on success, ROLLBACK on any exception.
@@ -329,6 +398,8 @@ __all__ = [
     "existing_columns",
     "open_duckdb",
     "read_table",
+    "replace_arrow",
+    "retain_rows",
     "table_exists",
     "to_arrow_table",
     "transaction",

@@ -463,6 +463,31 @@ class SqlTarget:
                 _insert_chunks(conn, name, data)
         return data.num_rows
 
+    def replace(self, name: str, data: pa.Table) -> int:
+        """Replace every row of a ``gen_*`` table with ``data`` (``DELETE`` then append).
+
+        Raises:
+            UnknownTableError: ``name`` is not a ``gen_*`` state table.
+        """
+        if name not in schema.STATE_TABLES:
+            raise UnknownTableError(
+                f"replace needs a generator-state table, got {name!r}; valid names are: "
+                + ", ".join(schema.STATE_TABLES))
+        self.execute(f"DELETE FROM {schema.quote_ident(name)}")
+        return self.append(name, data)
+
+    def retain(self, name: str, condition: str, params: Sequence[Any] = ()) -> None:
+        """Keep only the rows of a ``gen_*`` table for which ``condition`` (never NULL) holds.
+
+        Raises:
+            UnknownTableError: ``name`` is not a ``gen_*`` state table.
+        """
+        if name not in schema.STATE_TABLES:
+            raise UnknownTableError(
+                f"retain needs a generator-state table, got {name!r}; valid names are: "
+                + ", ".join(schema.STATE_TABLES))
+        self.execute(f"DELETE FROM {schema.quote_ident(name)} WHERE NOT ({condition})", params)
+
     def set_threads(self, threads: int) -> None:
         """Accept the engine's thread budget; the database server schedules its own work."""
 

@@ -47,6 +47,8 @@ class Target(Protocol):
     def append(self, name: str, data: pa.Table,
                bounds: list[tuple[object, object]] | None = None) -> int: ...
     def upsert(self, name: str, data: pa.Table) -> int: ...
+    def replace(self, name: str, data: pa.Table) -> int: ...
+    def retain(self, name: str, condition: str, params: Sequence[Any] = ()) -> None: ...
     def set_threads(self, threads: int) -> None: ...
     def close(self) -> None: ...
 
@@ -95,6 +97,12 @@ class DuckDBTarget:
 
     def upsert(self, name: str, data: pa.Table) -> int:
         return duckdb_engine.upsert_arrow(self.raw, name, data)
+
+    def replace(self, name: str, data: pa.Table) -> int:
+        return duckdb_engine.replace_arrow(self.raw, name, data)
+
+    def retain(self, name: str, condition: str, params: Sequence[Any] = ()) -> None:
+        duckdb_engine.retain_rows(self.raw, name, condition, params)
 
     def set_threads(self, threads: int) -> None:
         self.raw.execute(f"SET threads = {max(1, int(threads))}")

@@ -160,10 +160,8 @@ class PersistenceMixin:
     def _write_state(self, day: date, state: StateWrites) -> None:
         target = self._target
         if state.initial_inventory is not None:
-            for name in ("gen_initial_inventory", "gen_state_inventory"):
-                target.execute(f"DELETE FROM {name}")
-            target.append("gen_initial_inventory", state.initial_inventory)
-            target.append("gen_state_inventory", state.inventory)
+            target.replace("gen_initial_inventory", state.initial_inventory)
+            target.replace("gen_state_inventory", state.inventory)
         elif state.inventory.num_rows:
             target.upsert("gen_state_inventory", state.inventory)
         for name, table in (("gen_state_shipments", state.shipments),
@@ -171,9 +169,8 @@ class PersistenceMixin:
                             ("gen_state_trucks", state.trucks),
                             ("gen_state_supplier_orders", state.supplier_orders),
                             ("gen_state_campaigns", state.campaigns)):
-            target.execute(f"DELETE FROM {name}")
-            target.append(name, table)
-        target.execute("DELETE FROM gen_state_pending_returns WHERE return_date <= ?", [day])
+            target.replace(name, table)
+        target.retain("gen_state_pending_returns", "return_date > ?", [day])
         target.append("gen_state_pending_returns", state.new_pending_returns)
         if state.config_rows is not None:
             target.upsert("gen_metadata", state.config_rows)

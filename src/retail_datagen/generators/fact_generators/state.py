@@ -223,9 +223,23 @@ def legs_table(legs: Legs) -> pa.Table:
     return pa.table(data).cast(schema.arrow_schema("gen_state_shipments"))
 
 
+_DC_DIGITS = slice(11, 15)  # SHP + YYYYMMDD, then the dc_id's four digits
+_DIGIT_WEIGHTS = np.array([1000, 100, 10, 1], dtype=np.int64)
+
+
 def shipment_dc(shipment_id: np.ndarray) -> np.ndarray:
     """The dc_id in SHP + YYYYMMDD + dc_id(4) + … shipment ids (int64 array)."""
-    ids = pa.array(np.asarray(shipment_id).astype(object), pa.string())
+    ids = np.asarray(shipment_id)
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if ids.dtype.kind == "U" and ids.dtype.itemsize // 4 >= _DC_DIGITS.stop:
+        # A fixed-width unicode array is a matrix of code points: read the four digits in
+        # place rather than building a string per id (called per unit on every open line).
+        points = np.ascontiguousarray(ids).view(np.uint32).reshape(ids.size, -1)
+        digits = points[:, _DC_DIGITS].astype(np.int64) - ord("0")
+        if bool(((digits >= 0) & (digits <= 9)).all()):
+            return digits @ _DIGIT_WEIGHTS
+    ids = pa.array(ids.astype(object), pa.string())
     return pc.cast(pc.utf8_slice_codeunits(ids, 11, 15), pa.int64()).to_numpy(
         zero_copy_only=False).astype(np.int64)
 
