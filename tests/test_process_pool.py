@@ -144,10 +144,15 @@ def test_a_killed_worker_fails_its_day_and_a_rerun_ends_identical(
         master_db: Path, reference_hashes: Hashes, tmp_path: Path) -> None:  # noqa: F811
     folder = fresh_folder(master_db, tmp_path)
     gen, marker = _faulty_generator(folder)
+    committed = threading.Event()
+    on_day(gen, "_write_day", BEFORE_FAULT, after=lambda *_: committed.set())
 
     async def drive() -> GenerationError:
         task = asyncio.ensure_future(gen.generate_historical_data(START, END, validate=False))
-        os.kill(await _when_hanging(task, marker), signal.SIGKILL)
+        pid = await _when_hanging(task, marker)
+        while not committed.is_set():  # the day before is whole; the fault day is not
+            await asyncio.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
         with pytest.raises(GenerationError) as raised:
             await task
         return raised.value
