@@ -217,6 +217,11 @@ class ProcessPoolDays:
         except BrokenProcessPool as exc:
             self._fail(index, exc)
             return
+        except Exception as exc:  # submit starts workers; one that cannot start breaks it
+            broken = BrokenProcessPool(f"could not start a worker process: {exc!r}")
+            broken.__cause__ = exc
+            self._fail(index, broken)
+            return
         waiter = asyncio.wrap_future(future)
         self._running.add(waiter)
         waiter.add_done_callback(lambda done: self._arrive(unit, index, done))
@@ -282,7 +287,9 @@ class ProcessPoolDays:
     @staticmethod
     def _generation_error(day: date, error: BaseException) -> GenerationError:
         if isinstance(error, BrokenProcessPool):
-            cause = "a worker process ended abruptly (killed or out of memory)"
+            cause = ("a worker process ended abruptly (killed, out of memory, or it could not "
+                     "start: a script must keep its top-level code under "
+                     "'if __name__ == \"__main__\":')")
         else:
             cause = f"{type(error).__name__}: {error}"
         return GenerationError(f"generating {day} failed: {cause}", day=day)
