@@ -30,11 +30,14 @@ Design:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import fields
@@ -150,6 +153,30 @@ def _run_unit_day(unit: int, day: date, state: CarriedState | None) -> dict[str,
     return payload
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start workers without the caller's ``__main__``.
+
+    Workers need nothing from it, but ``spawn`` and ``forkserver`` would run the calling
+    script again in every new worker (``submit`` starts them), so a script without an
+    ``if __name__ == "__main__":`` guard would generate recursively. Without ``__file__`` and
+    ``__spec__`` multiprocessing leaves the main module out of a worker's preparation.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__")
+             if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     # Effective only before the fork server starts: later pools reuse it as it is.
@@ -212,8 +239,9 @@ class ProcessPoolDays:
         if self._pool is None or (self._error is not None and self._error[0] <= index):
             return
         try:
-            future: Future = self._pool.submit(_run_unit_day, unit, self._days[index],
-                                               self._states[unit])
+            with _main_module_hidden():
+                future: Future = self._pool.submit(_run_unit_day, unit, self._days[index],
+                                                   self._states[unit])
         except BrokenProcessPool as exc:
             self._fail(index, exc)
             return
@@ -287,9 +315,8 @@ class ProcessPoolDays:
     @staticmethod
     def _generation_error(day: date, error: BaseException) -> GenerationError:
         if isinstance(error, BrokenProcessPool):
-            cause = ("a worker process ended abruptly (killed, out of memory, or it could not "
-                     "start: a script must keep its top-level code under "
-                     "'if __name__ == \"__main__\":')")
+            cause = ("a worker process ended abruptly (killed or out of memory), or could "
+                     "not start")
         else:
             cause = f"{type(error).__name__}: {error}"
         return GenerationError(f"generating {day} failed: {cause}", day=day)
