@@ -6,6 +6,8 @@ generates into a fresh temporary DuckDB file and prints one JSON line (or a tabl
 ``--json``). Workloads: ``test`` (test config), ``starter`` (starter config), ``wide``
 (starter config with 250 stores) and ``chain2000`` (2,000 stores, 100 DCs, 4,000,000
 customers, 10,000 products). ``--workers N`` sets ``performance.max_workers``.
+``--engine spark --out DIR [--spark-master local[N]]`` runs the Spark executor into a new lake
+folder instead.
 """
 
 from __future__ import annotations
@@ -140,6 +142,54 @@ def run(workload: str, days: int, outbox: bool = False, workers: int | None = No
     }
 
 
+def run_spark(workload: str, days: int, out: Path, master: str, outbox: bool = False,
+              partitions: int | None = None) -> dict:
+    """The Spark executor writing a lake into the new folder ``out``, master data in a
+    temporary DuckDB file. ``largest_unit_seconds`` is the longest unit's run time in its task,
+    the bound on the wall time however many cores run the job."""
+    from retail_datagen.lake.spark import generate_lake_spark, spark_session
+
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"--out {out}: the folder must be empty or missing")
+    with tempfile.TemporaryDirectory(prefix="retail-bench-") as tmp, TreeMemory() as memory:
+        config = workload_config(workload, Path(tmp))
+        started = time.perf_counter()
+        with MasterDataGenerator(config) as master_gen:
+            master_gen.generate_all()
+        master_seconds = time.perf_counter() - started
+        spark = spark_session(master, app_name=f"retail-datagen-bench-{workload}")
+        try:
+            started = time.perf_counter()
+            summary = generate_lake_spark(spark, config, out, START,
+                                          START + timedelta(days=days - 1),
+                                          partitions=partitions, outbox=outbox)
+            fact_seconds = time.perf_counter() - started
+            cores = spark.sparkContext.defaultParallelism
+        finally:
+            spark.stop()
+    largest = max(summary.unit_seconds, key=summary.unit_seconds.get)
+    return {
+        "workload": workload,
+        "days": days,
+        "engine": "spark",
+        "spark_master": master,
+        "cores": cores,
+        "partitions": summary.partitions,
+        "units": len(summary.unit_seconds),
+        "fact_rows": summary.total_records,
+        "fact_seconds": round(fact_seconds, 3),
+        "rows_per_s": round(summary.total_records / fact_seconds),
+        "rows_per_s_per_core": round(summary.total_records / fact_seconds / cores),
+        "largest_unit": largest,
+        "largest_unit_seconds": round(summary.unit_seconds[largest], 3),
+        "unit_seconds_total": round(sum(summary.unit_seconds.values()), 3),
+        "master_seconds": round(master_seconds, 3),
+        "peak_rss_mb_total": round(memory.peak_mb, 1),
+        "outbox_events": summary.outbox_events,
+        "tables": summary.facts_generated,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=WORKLOADS, default="starter")
@@ -148,8 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="performance.max_workers (default: the CPU count)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local")
+    parser.add_argument("--out", type=Path, help="the lake folder (--engine spark; emptied)")
+    parser.add_argument("--spark-master", default="local[2]", help="Spark master URL")
+    parser.add_argument("--partitions", type=int, default=None,
+                        help="Spark task slots (default: one per unit)")
     args = parser.parse_args(argv)
-    result = run(args.workload, args.days, args.outbox, args.workers)
+    if args.engine == "spark":
+        if args.out is None:
+            parser.error("--engine spark needs --out DIR")
+        result = run_spark(args.workload, args.days, args.out, args.spark_master, args.outbox,
+                           args.partitions)
+    else:
+        result = run(args.workload, args.days, args.outbox, args.workers)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -160,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in ("fact_rows", "fact_seconds", "rows_per_s", "master_seconds", "workers",
-                "peak_rss_mb_total"):
-        table.add_row(key, f"{result[key]:,}")
+                "cores", "largest_unit_seconds", "peak_rss_mb_total"):
+        if key in result:
+            table.add_row(key, f"{result[key]:,}")
     for name, rows in result["tables"].items():
         table.add_row(f"  {name}", f"{rows:,}")
     Console().print(table)

@@ -1,0 +1,235 @@
+"""The Spark executor (sharding.md §4–§6) on real Spark ``local[N]``: the same lake, byte for
+byte, as the local executors, whatever the cores, task slots, retries or a killed driver."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+import spark_fixtures
+from conftest import TEST_WEEK, config_in, generate
+from db_hash import table_hashes
+from retail_datagen.config.settings import create_default_config
+from retail_datagen.db import schema
+from retail_datagen.errors import ConfigError
+from retail_datagen.lake import generate_lake, lake_watermark
+from retail_datagen.lake.layout import METADATA_FILE, state_dir
+from retail_datagen.lake.spark import FAULT_ENV, generate_lake_spark
+
+spark_sessions = spark_fixtures.spark_sessions  # the session-scoped fixture
+require_spark = spark_fixtures.require_spark
+STARTER_DAYS = (date(2024, 3, 4), date(2024, 3, 6))
+SCRIPT = Path(sys.executable).with_name("retail-datagen")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def folder_digest(out: Path) -> dict[str, str]:
+    """Every file under ``out`` (relative path → md5 of its bytes)."""
+    return {str(p.relative_to(out)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def lake_hashes(out: Path) -> dict[str, str]:
+    """``db_hash.table_hashes`` of the lake's tables, read as DuckDB views over the Parquet
+    files with Hive partitioning, the partition column left out."""
+    path = out.parent / f"{out.name}-views.duckdb"
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        for name in (*schema.DIM_TABLES, *schema.FACT_TABLE_DB_NAMES.values()):
+            files = out / name
+            if name in schema.DIM_TABLES:
+                source = f"read_parquet('{files}/*.parquet')"
+            elif any(files.glob("date=*/*.parquet")):
+                source = (f"read_parquet('{files}/date=*/*.parquet', hive_partitioning = true)")
+            else:  # no rows in the range, so no files: an empty table of the contract
+                empty = schema.arrow_schema(name).empty_table()  # noqa: F841 (read by DuckDB)
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM empty')
+                continue
+            exclude = "" if name in schema.DIM_TABLES else " EXCLUDE (date)"
+            con.execute(f'CREATE VIEW "{name}" AS SELECT *{exclude} FROM {source}')
+    finally:
+        con.close()
+    return table_hashes(path)
+
+
+# -- shared inputs ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def week_config(generated_week: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The test config over a copy of the shared week database (master data for the lakes)."""
+    folder = tmp_path_factory.mktemp("spark-week")
+    shutil.copy(generated_week, folder / "retail.duckdb")
+    return config_in(folder)
+
+
+@pytest.fixture(scope="module")
+def week_lakes(week_config, tmp_path_factory) -> dict[str, Path]:
+    """Lakes of the test week written by every executor; Spark runs filled in by the tests."""
+    folder = tmp_path_factory.mktemp("lakes")
+    lakes = {"local": folder / "local", "pool": folder / "pool"}
+    generate_lake(week_config, lakes["local"], *TEST_WEEK)
+    generate_lake(week_config, lakes["pool"], *TEST_WEEK, workers=2)
+    return lakes
+
+
+@pytest.fixture(scope="module")
+def week_reference(week_lakes, generated_week) -> tuple[dict[str, str], dict[str, str]]:
+    """The in-process lake's files and the DuckDB target's table hashes."""
+    return folder_digest(week_lakes["local"]), table_hashes(generated_week)
+
+
+# -- the same lake from every executor ----------------------------------------------------------
+def test_local_executors_agree_with_the_duckdb_target(week_lakes, week_reference):
+    files, db = week_reference
+    assert folder_digest(week_lakes["pool"]) == files
+    assert lake_hashes(week_lakes["local"]) == db
+
+
+@pytest.mark.parametrize(("master", "partitions"), [("local[1]", 1), ("local[2]", 3),
+                                                    ("local[4]", 2)])
+def test_spark_writes_the_same_lake(spark_sessions, week_config, week_lakes, week_reference,
+                                    tmp_path, master, partitions):
+    spark = spark_sessions.get(master)
+    out = tmp_path / "lake"
+    summary = generate_lake_spark(spark, week_config, out, *TEST_WEEK, partitions=partitions)
+    files, db = week_reference
+    assert folder_digest(out) == files
+    assert lake_hashes(out) == db
+    assert summary.partitions == partitions
+    assert summary.watermark == TEST_WEEK[1]
+    assert summary.total_records == sum(pq.read_metadata(out / name).num_rows
+                                        for name in files if name.startswith("fact_"))
+    assert sorted(summary.unit_seconds) == [0, 1, 2]
+
+
+def test_spark_refuses_zero_partitions(spark_sessions, week_config, tmp_path):
+    spark = spark_sessions.get("local[4]")
+    with pytest.raises(ConfigError, match="partitions"):
+        generate_lake_spark(spark, week_config, tmp_path / "lake", *TEST_WEEK, partitions=0)
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_range_split_into_spark_runs_equals_one_run(spark_sessions, week_config,
+                                                      week_reference, tmp_path):
+    spark = spark_sessions.get("local[4]")
+    out = tmp_path / "lake"
+    middle = TEST_WEEK[0] + timedelta(days=2)
+    generate_lake_spark(spark, week_config, out, TEST_WEEK[0], middle)
+    assert lake_watermark(out) == middle
+    summary = generate_lake_spark(spark, week_config, out, middle + timedelta(days=1),
+                                  TEST_WEEK[1])
+    assert folder_digest(out) == week_reference[0]
+    assert set(summary.manifest["date"].to_pylist()) == {
+        middle + timedelta(days=i) for i in range(1, 5)}
+
+
+def test_starter_days_on_spark_equal_the_duckdb_target(spark_sessions, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("starter")
+    data = create_default_config().model_dump(mode="json", by_alias=True)
+    data["paths"] = {"dict": str(folder / "dictionaries"), "master": str(folder / "master"),
+                     "facts": str(folder / "facts"), "duckdb": str(folder / "retail.duckdb")}
+    config = type(create_default_config())(**data)
+    generate(config, *STARTER_DAYS)
+    spark = spark_sessions.get("local[4]")
+    summary = generate_lake_spark(spark, config, folder / "lake", *STARTER_DAYS)
+    assert lake_hashes(folder / "lake") == table_hashes(folder / "retail.duckdb")
+    assert summary.partitions == config.volume.dcs + 1
+
+
+# -- reading the lake back with Spark -----------------------------------------------------------
+def test_the_lake_reads_back_with_spark(spark_sessions, week_lakes, generated_week):
+    from pyspark.sql import types as T
+
+    spark = spark_sessions.get("local[4]")
+    out = week_lakes["local"]
+    receipts = spark.read.parquet(str(out / "fact_receipts"))
+    fields = {f.name: f.dataType for f in receipts.schema.fields}
+    assert fields["date"] == T.DateType()
+    assert fields["event_ts"] == T.TimestampNTZType()
+    assert fields["total_amount"] == T.DecimalType(18, 2)
+    con = duckdb.connect(str(generated_week), read_only=True)
+    try:
+        count, total, first_ts = con.execute(
+            "SELECT count(*), sum(total_amount), min(event_ts) FROM fact_receipts").fetchone()
+    finally:
+        con.close()
+    row = receipts.selectExpr("count(*) AS n", "sum(total_amount) AS total",
+                              "min(event_ts) AS first_ts").first()
+    assert (row.n, row.total, row.first_ts) == (count, total, first_ts)
+    stores = spark.read.parquet(str(out / "dim_stores"))
+    assert stores.count() == 6
+
+
+# -- failures -----------------------------------------------------------------------------------
+def test_a_task_killed_and_retried_changes_nothing(spark_sessions, week_config, week_reference,
+                                                   tmp_path):
+    # Two attempts per task; the first attempt of unit 1's task writes its first day, then its
+    # Python worker dies.
+    spark = spark_sessions.get("local[2,2]", **{f"spark.executorEnv.{FAULT_ENV}": "1:exit"})
+    out = tmp_path / "lake"
+    summary = generate_lake_spark(spark, week_config, out, *TEST_WEEK)
+    assert folder_digest(out) == week_reference[0]
+    # The retry continued from the day the dead attempt completed.
+    unit_1_days = {d for d, u in zip(summary.manifest["date"].to_pylist(),
+                                     summary.manifest["unit"].to_pylist(), strict=True) if u == 1}
+    assert unit_1_days == {TEST_WEEK[0] + timedelta(days=i) for i in range(1, 7)}
+    spark_sessions.stop()
+
+
+def _cli(config_path: Path, out: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    args = [str(SCRIPT), "--config", str(config_path), "facts", "--engine", "spark",
+            "--out", str(out), "--spark-master", "local[2]", "--no-progress",
+            "--start", TEST_WEEK[0].isoformat(), "--end", TEST_WEEK[1].isoformat()]
+    return subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_until_gone(process_group: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process_group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_killed_driver_rerun_ends_with_the_same_folder(week_config, week_reference, tmp_path):
+    require_spark()
+    config_path = tmp_path / "config.json"
+    week_config.to_file(config_path)
+    out = tmp_path / "lake"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, FAULT_ENV: "1:hang"}
+    child = _cli(config_path, out, env, tmp_path)
+    first_day = state_dir(out, 1, TEST_WEEK[0])
+    deadline = time.monotonic() + 180
+    while not (first_day / "gen_state_pending_returns.parquet").is_file():
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "unit 1 never wrote its first day"
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=60) == -signal.SIGKILL
+    if not _wait_until_gone(child.pid, 60):  # the JVM and its Python workers follow the driver
+        os.killpg(child.pid, signal.SIGKILL)
+        pytest.fail("Spark processes outlived the killed driver by 60 s")
+    assert (out / METADATA_FILE).is_file()
+    assert lake_watermark(out) is None or lake_watermark(out) < TEST_WEEK[1]
+
+    del env[FAULT_ENV]
+    rerun = _cli(config_path, out, env, tmp_path)
+    stdout, stderr = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, stderr
+    assert folder_digest(out) == week_reference[0]
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]
