@@ -1,0 +1,84 @@
+"""A unit's carried state as Parquet files in the lake (sharding.md §4–§5).
+
+After each unit-day the unit's whole state goes to ``_state/u<UUU>/<D>/``, one file per
+``gen_state_*`` table in its contract schema (``unit_id`` first), and after the first day also
+its initial inventory (the reorder points). Reading a state folder back gives the same
+:class:`~retail_datagen.generators.fact_generators.state.CarriedState` that a database target
+reloads from its ``gen_state_*`` rows, so a rerun continues exactly where the unit stopped.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from retail_datagen.db import schema
+from retail_datagen.generators.fact_generators.day_types import DayResult
+from retail_datagen.generators.fact_generators.state import (
+    CarriedState,
+    inventory_rows,
+    state_from_tables,
+)
+from retail_datagen.generators.fact_generators.unit_day import StaticInputs
+from retail_datagen.generators.fact_generators.units import unit_state
+from retail_datagen.lake.layout import INITIAL_INVENTORY, STATE_TABLES, state_file
+from retail_datagen.lake.writer import write_parquet
+
+
+def _sorted(name: str, table: pa.Table) -> pa.Table:
+    table = table.cast(schema.arrow_schema(name))
+    return table.sort_by([(c, "ascending") for c in schema.primary_key(name)])
+
+
+def unit_state_tables(static: StaticInputs, unit: int, result: DayResult,
+                      first_day: bool) -> dict[str, pa.Table]:
+    """The unit's state after the day of ``result``, as ``gen_*`` tables in key order."""
+    view = static.views[unit]
+    stores = view.master.stores
+    state: CarriedState = result.state
+    writes = result.state_writes
+    tables = {
+        "gen_state_inventory": inventory_rows(state, stores.store_id, stores.dc_id,
+                                              view.master.dcs.dc_id, None, None),
+        "gen_state_shipments": writes.shipments,
+        "gen_state_shipment_lines": writes.shipment_lines,
+        "gen_state_trucks": writes.trucks,
+        "gen_state_supplier_orders": writes.supplier_orders,
+        "gen_state_campaigns": writes.campaigns,
+        # Every pending return of a unit is due at one of its stores.
+        "gen_state_pending_returns": schema.with_unit("gen_state_pending_returns",
+                                                      state.pending_returns, unit),
+    }
+    if first_day:
+        tables[INITIAL_INVENTORY] = writes.initial_inventory
+    return {name: _sorted(name, table) for name, table in tables.items()}
+
+
+def write_unit_state(out: Path, static: StaticInputs, unit: int, day: date, result: DayResult,
+                     first_day: bool) -> None:
+    """Write the unit's state after ``day``; the folder is complete once the last file lands."""
+    for name, table in unit_state_tables(static, unit, result, first_day).items():
+        write_parquet(table, state_file(out, unit, day, name))
+
+
+def read_unit_state(out: Path, static: StaticInputs, unit: int, day: date,
+                    first_day: date) -> CarriedState:
+    """The unit's state after ``day``, read from its state folder (and the first day's)."""
+    master = static.master
+    tables = {name: pq.read_table(state_file(out, unit, day, name),
+                                  schema=schema.arrow_schema(name))
+              for name in STATE_TABLES}
+    tables[INITIAL_INVENTORY] = pq.read_table(
+        state_file(out, unit, first_day, INITIAL_INVENTORY),
+        schema=schema.arrow_schema(INITIAL_INVENTORY))
+    # The rows carry network ids: rebuild a network-shaped state, then keep the unit's part.
+    network = state_from_tables(first_day, tables, len(master.stores.store_id),
+                                len(master.dcs.dc_id), len(master.products.product_id),
+                                master.trucks.truck_id)
+    return unit_state(network, static.views[unit], master.stores.dc_id)
+
+
+__all__ = ["read_unit_state", "unit_state_tables", "write_unit_state"]
