@@ -19,9 +19,8 @@ import pytest
 
 import spark_fixtures
 from conftest import TEST_WEEK, config_in, generate
-from db_hash import table_hashes
+from db_hash import lake_hashes, table_hashes
 from retail_datagen.config.settings import create_default_config
-from retail_datagen.db import schema
 from retail_datagen.errors import ConfigError
 from retail_datagen.lake import generate_lake, lake_watermark
 from retail_datagen.lake.layout import METADATA_FILE, state_dir
@@ -38,30 +37,6 @@ def folder_digest(out: Path) -> dict[str, str]:
     """Every file under ``out`` (relative path → md5 of its bytes)."""
     return {str(p.relative_to(out)): hashlib.md5(p.read_bytes()).hexdigest()
             for p in sorted(out.rglob("*")) if p.is_file()}
-
-
-def lake_hashes(out: Path) -> dict[str, str]:
-    """``db_hash.table_hashes`` of the lake's tables, read as DuckDB views over the Parquet
-    files with Hive partitioning, the partition column left out."""
-    path = out.parent / f"{out.name}-views.duckdb"
-    path.unlink(missing_ok=True)
-    con = duckdb.connect(str(path))
-    try:
-        for name in (*schema.DIM_TABLES, *schema.FACT_TABLE_DB_NAMES.values()):
-            files = out / name
-            if name in schema.DIM_TABLES:
-                source = f"read_parquet('{files}/*.parquet')"
-            elif any(files.glob("date=*/*.parquet")):
-                source = (f"read_parquet('{files}/date=*/*.parquet', hive_partitioning = true)")
-            else:  # no rows in the range, so no files: an empty table of the contract
-                empty = schema.arrow_schema(name).empty_table()  # noqa: F841 (read by DuckDB)
-                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM empty')
-                continue
-            exclude = "" if name in schema.DIM_TABLES else " EXCLUDE (date)"
-            con.execute(f'CREATE VIEW "{name}" AS SELECT *{exclude} FROM {source}')
-    finally:
-        con.close()
-    return table_hashes(path)
 
 
 # -- shared inputs ------------------------------------------------------------------------------
@@ -195,15 +170,40 @@ def _cli(config_path: Path, out: Path, env: dict[str, str], cwd: Path) -> subpro
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def _wait_until_gone(process_group: int, timeout: float) -> bool:
+def _descendants(root: int) -> set[int]:
+    """The processes below ``root`` (the JVM, the PySpark daemon and its workers)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = (Path("/proc") / entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), [root]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent == frontier.pop()]
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+def _wait_until_gone(pids: set[int], timeout: float) -> set[int]:
+    """The processes of ``pids`` still alive after at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(process_group, 0)
-        except ProcessLookupError:
-            return True
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in alive if _running(p)}
         time.sleep(0.2)
-    return False
+    return alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status waits to be read
 
 
 def test_a_killed_driver_rerun_ends_with_the_same_folder(week_config, week_reference, tmp_path):
@@ -219,11 +219,15 @@ def test_a_killed_driver_rerun_ends_with_the_same_folder(week_config, week_refer
         assert child.poll() is None, child.communicate()
         assert time.monotonic() < deadline, "unit 1 never wrote its first day"
         time.sleep(0.2)
+    spark_processes = _descendants(child.pid)
+    assert spark_processes, "the driver started no JVM"
     child.send_signal(signal.SIGKILL)
     assert child.wait(timeout=60) == -signal.SIGKILL
-    if not _wait_until_gone(child.pid, 60):  # the JVM and its Python workers follow the driver
-        os.killpg(child.pid, signal.SIGKILL)
-        pytest.fail("Spark processes outlived the killed driver by 60 s")
+    # The JVM and its Python workers follow the driver (the hung task included).
+    left = _wait_until_gone(spark_processes, 60)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "Spark processes outlived the killed driver by 60 s"
     assert (out / METADATA_FILE).is_file()
     assert lake_watermark(out) is None or lake_watermark(out) < TEST_WEEK[1]
 

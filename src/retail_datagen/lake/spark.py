@@ -151,12 +151,17 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
     """
     if partitions is not None and partitions < 1:
         raise ConfigError(f"partitions: must be >= 1 (got {partitions})")
+    try:
+        context = spark.sparkContext
+    except Exception as exc:  # Spark Connect sessions have no SparkContext
+        raise ConfigError("the Spark executor needs a classic SparkSession with a SparkContext "
+                          "(Spark Connect has no broadcast variables)") from exc
     began = time.perf_counter()
-    # One core per task: Spark runs the tasks side by side.
-    plan = prepare_lake(config, Path(out), start, end, tables=tables, outbox=outbox,
-                        store_workers=1)
+    # Tasks on other machines resolve the folder as the driver does. One core per task:
+    # Spark runs the tasks side by side.
+    plan = prepare_lake(config, Path(out).absolute(), start, end, tables=tables,
+                        outbox=outbox, store_workers=1)
     slots = min(partitions or len(plan.units), len(plan.units))
-    context = spark.sparkContext
     if context.getConf().get("spark.speculation", "false").lower() == "true":
         log.warning("spark.speculation is on: a speculative copy of a task writes the same "
                     "files again, which is safe but wasted work")
@@ -184,6 +189,19 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
                             partitions=slots)
 
 
+def generate_lake_on(master: str, config: RetailConfig, out: str | Path, start: date,
+                     end: date, *, partitions: int | None = None,
+                     tables: list[str] | None = None, outbox: bool = False) -> SparkLakeSummary:
+    """:func:`generate_lake_spark` in a session of its own on ``master`` (``local[N]`` or a
+    cluster URL), stopped afterwards: the CLI's ``facts --engine spark``."""
+    spark = spark_session(master)
+    try:
+        return generate_lake_spark(spark, config, out, start, end, partitions=partitions,
+                                   tables=tables, outbox=outbox)
+    finally:
+        spark.stop()
+
+
 def spark_session(master: str, *, app_name: str = "retail-datagen",
                   conf: dict[str, str] | None = None) -> SparkSession:
     """A SparkSession for the CLI and benchmarks: UI and speculation off, quiet logs.
@@ -205,4 +223,5 @@ def spark_session(master: str, *, app_name: str = "retail-datagen",
     return session
 
 
-__all__ = ["FAULT_ENV", "SparkLakeSummary", "generate_lake_spark", "spark_session"]
+__all__ = ["FAULT_ENV", "SparkLakeSummary", "generate_lake_on", "generate_lake_spark",
+           "spark_session"]
