@@ -126,8 +126,8 @@ def _unit_task(static_broadcast: Any, out: str, start: date, end: date, units: l
 
 def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Path,
                         start: date, end: date, *, partitions: int | None = None,
-                        tables: list[str] | None = None,
-                        outbox: bool = False) -> SparkLakeSummary:
+                        tables: list[str] | None = None, outbox: bool = False,
+                        session: Any = None) -> SparkLakeSummary:
     """Generate ``start..end`` into the lake folder ``out`` with Spark tasks.
 
     Args:
@@ -140,6 +140,8 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
             one task.
         tables: logical fact tables to generate (default all).
         outbox: also write outbox events.
+        session: the database holding the master data (default: the config's DuckDB file);
+            only the driver reads it.
 
     Returns:
         The manifest of the files written and each unit's run time.
@@ -160,7 +162,7 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
     # Tasks on other machines resolve the folder as the driver does. One core per task:
     # Spark runs the tasks side by side.
     plan = prepare_lake(config, Path(out).absolute(), start, end, tables=tables,
-                        outbox=outbox, store_workers=1)
+                        outbox=outbox, session=session, store_workers=1)
     slots = min(partitions or len(plan.units), len(plan.units))
     if context.getConf().get("spark.speculation", "false").lower() == "true":
         log.warning("spark.speculation is on: a speculative copy of a task writes the same "
@@ -191,13 +193,14 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
 
 def generate_lake_on(master: str, config: RetailConfig, out: str | Path, start: date,
                      end: date, *, partitions: int | None = None,
-                     tables: list[str] | None = None, outbox: bool = False) -> SparkLakeSummary:
+                     tables: list[str] | None = None, outbox: bool = False,
+                     session: Any = None) -> SparkLakeSummary:
     """:func:`generate_lake_spark` in a session of its own on ``master`` (``local[N]`` or a
     cluster URL), stopped afterwards: the CLI's ``facts --engine spark``."""
     spark = spark_session(master)
     try:
         return generate_lake_spark(spark, config, out, start, end, partitions=partitions,
-                                   tables=tables, outbox=outbox)
+                                   tables=tables, outbox=outbox, session=session)
     finally:
         spark.stop()
 
