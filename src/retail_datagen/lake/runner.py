@@ -9,10 +9,9 @@ this process or in a local process pool, the Spark executor in its tasks.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -267,52 +266,30 @@ def run_unit(static: StaticInputs, out: str | Path, unit: int, start: date | dat
 
 
 # -- executors ----------------------------------------------------------------------------------
-_worker_static: StaticInputs | None = None
-
-
-def _init_worker(static: StaticInputs) -> None:
-    global _worker_static
-    _worker_static = static
-
-
-def _run_unit_in_worker(out: Path, unit: int, start: date, end: date) -> pa.Table:
-    assert _worker_static is not None, "worker not initialised"
-    return run_unit(_worker_static, out, unit, start, end)
-
-
-def _run_pool(plan: LakePlan, workers: int) -> list[pa.Table]:
-    # Each process gets the static inputs once; one thread per unit-day inside a worker.
-    static = replace(plan.static, store_workers=1, _simulations={})
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(plan.units)),
-                               mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(static,))
-    with pool:
-        futures = [pool.submit(_run_unit_in_worker, plan.out, unit, plan.start, plan.end)
-                   for unit in plan.units]  # largest first
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
-            for future in futures:
-                future.cancel()
-            raise failed[0].exception()
-        return [f.result() for f in futures]
-
-
 def generate_lake(config: RetailConfig, out: str | Path, start: date | datetime,
                   end: date | datetime, *, workers: int = 1, tables: Any = None,
-                  outbox: bool = False, session: Any = None) -> LakeSummary:
+                  outbox: bool = False, session: Any = None,
+                  on_unit_done: Callable[[int, pa.Table], None] | None = None) -> LakeSummary:
     """Write the facts of ``start..end`` into the lake ``out``, continuing every unit.
 
     ``workers`` > 1 runs the units in that many local processes (largest unit first); the
-    files are the same bytes whatever the number. Raises as :func:`prepare_lake` and
-    :func:`run_unit` do.
+    files are the same bytes whatever the number. ``on_unit_done(unit, manifest)`` is called
+    in this process as each unit ends. Raises as :func:`prepare_lake` and :func:`run_unit` do.
     """
+    def done(unit: int, manifest: pa.Table) -> pa.Table:
+        if on_unit_done is not None:
+            on_unit_done(unit, manifest)
+        return manifest
+
     began = time.monotonic()
     plan = prepare_lake(config, out, start, end, tables=tables, outbox=outbox, session=session)
     if workers > 1 and len(plan.units) > 1:
-        manifests = _run_pool(plan, workers)
+        from retail_datagen.lake.pool import run_units_in_pool
+
+        manifests = run_units_in_pool(plan.static, plan.out, plan.units, plan.start, plan.end,
+                                      workers, done)
     else:
-        manifests = [run_unit(plan.static, plan.out, unit, plan.start, plan.end)
+        manifests = [done(unit, run_unit(plan.static, plan.out, unit, plan.start, plan.end))
                      for unit in plan.units]
     manifest = pa.concat_tables(manifests) if manifests else MANIFEST_SCHEMA.empty_table()
     return summarize(plan, manifest, time.monotonic() - began)
