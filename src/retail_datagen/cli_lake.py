@@ -102,7 +102,7 @@ def show_lake_status(state: CliState, lake: Path) -> None:
     if meta is None:
         raise DatabaseError(f"{lake} is not a lake: it holds no _metadata.json")
     first_day = first_day_of(meta)
-    progress = unit_progress(lake, first_day, lake_units(lake))
+    progress = unit_progress(lake, lake_units(lake))
     watermark = lake_watermark(lake)
     say = partial(state.out.print, markup=False, highlight=False)
     say(f"lake: {lake}")
