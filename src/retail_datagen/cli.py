@@ -238,6 +238,13 @@ def facts(
     no_validate: Annotated[bool, _flag("--no-validate", "Skip the invariant checks.")] = False,
     reset: Annotated[bool, _flag("--reset", "Drop facts and state first (keeps dims).")] = False,
     no_progress: Annotated[bool, _flag("--no-progress", "No progress output.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, metavar="N",
+        help="Generation processes (performance.max_workers; default: the CPU count). "
+             "The data do not depend on it.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="Write a Parquet lake into this folder instead of the "
+        "database (master data is read from the database).")] = None,
 ) -> None:
     """Generate daily facts for a date range, then validate them (exit 1 if that fails)."""
     import asyncio
@@ -247,9 +254,20 @@ def facts(
 
     state = _state(ctx)
     config, target, last = state.config(), state.target(), end.date()
+    if workers is not None:
+        config = config.model_copy(update={"performance": config.performance.model_copy(
+            update={"max_workers": workers})})
     from retail_datagen.generators.fact_generators.core import resolve_fact_tables
 
     resolve_fact_tables(_split(tables) or None)  # a bad name must fail before --reset drops
+    if out is not None:
+        if reset:
+            raise typer.BadParameter("--reset drops database facts; for a lake use a new folder")
+        from retail_datagen.cli_lake import facts_to_lake
+
+        facts_to_lake(state, config, out, _day(start), last, _split(tables) or None, outbox,
+                      not no_validate)
+        return
     if reset:
         # Before the generator is built: it refuses tables that differ from the contract,
         # which is what --reset repairs.
@@ -334,19 +352,29 @@ def validate(
     only: Annotated[str | None, typer.Option(
         "--only", metavar="INV-01,INV-07", help="Run only these checks.")] = None,
     as_json: Annotated[bool, _flag("--json", "Print the report as JSON.")] = False,
+    lake: Annotated[Path | None, typer.Option(
+        "--lake", metavar="DIR", help="Check a Parquet lake (its complete days) instead.")
+    ] = None,
 ) -> None:
     """Run the invariant checks and show every check (exit 1 if an error check fails, or if
     there are no fact rows to check)."""
     from retail_datagen.validation.invariants import run_invariants
 
     state = _state(ctx)
-    report = run_invariants(state.target(), _day(start), _day(end), only=_split(only) or None)
+    if lake is not None:
+        from retail_datagen.cli_lake import lake_invariants
+
+        report = lake_invariants(lake, _day(start), _day(end), _split(only) or None)
+    else:
+        report = run_invariants(state.target(), _day(start), _day(end),
+                                only=_split(only) or None)
     result = report.to_dict()
     if not report.has_fact_rows:
         # Checks over no rows pass vacuously: say so instead of reporting "passed".
         scope = (f" from {_day(start) or 'the first day'} to {_day(end) or 'the last day'}"
                  if start or end else "")
-        message = f"no fact rows{scope} in {mask_secrets(state.target())}: nothing to validate"
+        source = lake if lake is not None else mask_secrets(state.target())
+        message = f"no fact rows{scope} in {source}: nothing to validate"
         result.update(passed=False, error_count=result["error_count"] + 1,
                       errors=[message, *result["errors"]])
     if as_json:
@@ -463,11 +491,18 @@ def _open_reader(target: str) -> tuple[Any, Any, set[str]]:
 
 
 @app.command()
-def status(ctx: typer.Context) -> None:
+def status(ctx: typer.Context, lake: Annotated[Path | None, typer.Option(
+        "--lake", metavar="DIR", help="Show a Parquet lake's progress per unit instead.")
+        ] = None) -> None:
     """Show the generated range, row counts, outbox counts and generator metadata."""
     from retail_datagen.db import schema
 
     state = _state(ctx)
+    if lake is not None:
+        from retail_datagen.cli_lake import show_lake_status
+
+        show_lake_status(state, lake)
+        return
     target = state.target()
     handle, rows, existing = _open_reader(target)
     try:

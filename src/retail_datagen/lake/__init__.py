@@ -13,7 +13,7 @@ from typing import Any
 _EXPORTS = {
     "LakePlan": "runner", "LakeSummary": "runner", "MANIFEST_SCHEMA": "runner",
     "generate_lake": "runner", "lake_watermark": "runner", "prepare_lake": "runner",
-    "run_unit": "runner", "unit_progress": "runner",
+    "prune_state": "runner", "run_unit": "runner", "unit_progress": "runner",
     "write_parquet": "writer", "PARQUET_OPTIONS": "writer",
     "open_lake": "views", "validate_lake": "views",
 }

@@ -5,12 +5,14 @@
     <out>/_metadata.json
     <out>/<dim table>/part-u000.parquet
     <out>/<db table>/date=YYYY-MM-DD/part-u<UUU>.parquet      one per (table, unit-day) with rows
-    <out>/_state/u<UUU>/YYYY-MM-DD/<gen_* table>.parquet       the unit's state after that day
+    <out>/_state/u<UUU>/gen_initial_inventory.parquet          the unit's reorder points
+    <out>/_state/u<UUU>/YYYY-MM-DD/<gen_state_* table>.parquet  the unit's state after that day
 
-A state folder is complete when it holds every state file (:func:`state_files`); the files are
+A state folder is complete when it holds every state file (``STATE_TABLES``); the files are
 written after the unit-day's table files, so a complete state folder for day D means every
 table file of the unit up to D is in place. A unit's last complete day is its latest complete
-state folder; the lake's watermark is the smallest of them over all units.
+state folder; the lake's watermark is the smallest of them over all units. Folders before the
+watermark are needed by nothing once every unit has passed them (:func:`stale_state_dirs`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 
 METADATA_FILE = "_metadata.json"
 STATE_DIR = "_state"
-#: The state tables of a unit after each day; the initial inventory only after the first day.
+#: The state tables of a unit after each day (the initial inventory is written once).
 STATE_TABLES: tuple[str, ...] = (
     "gen_state_inventory",
     "gen_state_shipments",
@@ -56,35 +58,43 @@ def state_dir(out: Path, unit: int, day: date) -> Path:
     return unit_state_root(out, unit) / day.isoformat()
 
 
-def state_files(first_day: bool) -> tuple[str, ...]:
-    """The state tables a complete state folder holds."""
-    return (INITIAL_INVENTORY, *STATE_TABLES) if first_day else STATE_TABLES
-
-
 def state_file(out: Path, unit: int, day: date, table: str) -> Path:
     return state_dir(out, unit, day) / f"{table}.parquet"
 
 
-def _is_complete(folder: Path, first_day: date) -> bool:
-    day = date.fromisoformat(folder.name)
-    return all((folder / f"{t}.parquet").is_file() for t in state_files(day == first_day))
+def initial_inventory_file(out: Path, unit: int) -> Path:
+    return unit_state_root(out, unit) / f"{INITIAL_INVENTORY}.parquet"
 
 
-def last_complete_day(out: Path, unit: int, first_day: date) -> date | None:
-    """The unit's latest complete state folder, or None when it has none."""
+def _is_complete(folder: Path) -> bool:
+    return all((folder / f"{t}.parquet").is_file() for t in STATE_TABLES)
+
+
+def state_days(out: Path, unit: int) -> list[tuple[date, Path]]:
+    """The unit's state folders (complete or not), latest first."""
     root = unit_state_root(out, unit)
     if not root.is_dir():
-        return None
+        return []
     days = []
     for folder in root.iterdir():
         try:
             days.append((date.fromisoformat(folder.name), folder))
-        except ValueError:  # not a day folder (e.g. a temporary file)
+        except ValueError:  # the initial inventory, or a temporary file
             continue
-    for _, folder in sorted(days, reverse=True):
-        if _is_complete(folder, first_day):
-            return date.fromisoformat(folder.name)
+    return sorted(days, reverse=True)
+
+
+def last_complete_day(out: Path, unit: int) -> date | None:
+    """The unit's latest complete state folder, or None when it has none."""
+    for day, folder in state_days(out, unit):
+        if _is_complete(folder):
+            return day
     return None
+
+
+def stale_state_dirs(out: Path, unit: int, watermark: date) -> list[Path]:
+    """The unit's state folders before ``watermark``: no rerun or reader needs them."""
+    return [folder for day, folder in state_days(out, unit) if day < watermark]
 
 
 def lake_units(out: Path) -> list[int]:
@@ -95,6 +105,7 @@ def lake_units(out: Path) -> list[int]:
 
 __all__ = [
     "INITIAL_INVENTORY", "METADATA_FILE", "STATE_DIR", "STATE_TABLES", "dim_file",
-    "lake_units", "last_complete_day", "part_name", "state_dir", "state_file", "state_files",
-    "table_file", "unit_state_root",
+    "initial_inventory_file", "lake_units", "last_complete_day", "part_name",
+    "stale_state_dirs", "state_days", "state_dir", "state_file", "table_file",
+    "unit_state_root",
 ]

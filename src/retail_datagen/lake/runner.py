@@ -9,10 +9,10 @@ this process or in a local process pool, the Spark executor in its tasks.
 
 from __future__ import annotations
 
-import multiprocessing
+import shutil
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,13 @@ from retail_datagen.generators.fact_generators.day_types import DayResult
 from retail_datagen.generators.fact_generators.unit_day import StaticInputs, generate_unit_day
 from retail_datagen.generators.fact_generators.units import unit_order
 from retail_datagen.generators.fact_generators.utils_mixin import resolve_fact_tables
-from retail_datagen.lake.layout import dim_file, lake_units, last_complete_day, table_file
+from retail_datagen.lake.layout import (
+    dim_file,
+    lake_units,
+    last_complete_day,
+    stale_state_dirs,
+    table_file,
+)
 from retail_datagen.lake.metadata import (
     check_metadata,
     first_day_of,
@@ -136,9 +142,9 @@ def _load_master(config: RetailConfig, session: Any) -> tuple[Any, dict[str, pa.
 
 
 # -- planning -----------------------------------------------------------------------------------
-def unit_progress(out: Path, first_day: date, units: list[int]) -> dict[int, date | None]:
+def unit_progress(out: Path, units: list[int]) -> dict[int, date | None]:
     """Each unit's last complete day (None: none yet)."""
-    return {unit: last_complete_day(out, unit, first_day) for unit in units}
+    return {unit: last_complete_day(out, unit) for unit in units}
 
 
 def _check_range(start: date, first_day: date, progress: dict[int, date | None]) -> None:
@@ -184,7 +190,7 @@ def prepare_lake(config: RetailConfig, out: str | Path, start: date | datetime,
     if found is not None:
         check_metadata(found, wanted, out)
         first_day = first_day_of(found)
-        _check_range(start, first_day, unit_progress(out, first_day, units))
+        _check_range(start, first_day, unit_progress(out, units))
         remove_temporary_files(out)  # left by a killed run
         for name, table in dims.items():
             if not dim_file(out, name).is_file():
@@ -245,7 +251,7 @@ def run_unit(static: StaticInputs, out: str | Path, unit: int, start: date | dat
     if meta is None:
         raise StateMismatchError(f"{out} is not a lake (no _metadata.json): run prepare_lake")
     first_day = first_day_of(meta)
-    last = last_complete_day(out, unit, first_day)
+    last = last_complete_day(out, unit)
     _check_range(start, first_day, {unit: last})
     state = None if last is None else read_unit_state(out, static, unit, last, first_day)
     begin = first_day if last is None else last + timedelta(days=1)
@@ -267,54 +273,33 @@ def run_unit(static: StaticInputs, out: str | Path, unit: int, start: date | dat
 
 
 # -- executors ----------------------------------------------------------------------------------
-_worker_static: StaticInputs | None = None
-
-
-def _init_worker(static: StaticInputs) -> None:
-    global _worker_static
-    _worker_static = static
-
-
-def _run_unit_in_worker(out: Path, unit: int, start: date, end: date) -> pa.Table:
-    assert _worker_static is not None, "worker not initialised"
-    return run_unit(_worker_static, out, unit, start, end)
-
-
-def _run_pool(plan: LakePlan, workers: int) -> list[pa.Table]:
-    # Each process gets the static inputs once; one thread per unit-day inside a worker.
-    static = replace(plan.static, store_workers=1, _simulations={})
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(plan.units)),
-                               mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(static,))
-    with pool:
-        futures = [pool.submit(_run_unit_in_worker, plan.out, unit, plan.start, plan.end)
-                   for unit in plan.units]  # largest first
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
-            for future in futures:
-                future.cancel()
-            raise failed[0].exception()
-        return [f.result() for f in futures]
-
-
 def generate_lake(config: RetailConfig, out: str | Path, start: date | datetime,
                   end: date | datetime, *, workers: int = 1, tables: Any = None,
-                  outbox: bool = False, session: Any = None) -> LakeSummary:
+                  outbox: bool = False, session: Any = None,
+                  on_unit_done: Callable[[int, pa.Table], None] | None = None) -> LakeSummary:
     """Write the facts of ``start..end`` into the lake ``out``, continuing every unit.
 
     ``workers`` > 1 runs the units in that many local processes (largest unit first); the
-    files are the same bytes whatever the number. Raises as :func:`prepare_lake` and
-    :func:`run_unit` do.
+    files are the same bytes whatever the number. ``on_unit_done(unit, manifest)`` is called
+    in this process as each unit ends. Raises as :func:`prepare_lake` and :func:`run_unit` do.
     """
+    def done(unit: int, manifest: pa.Table) -> pa.Table:
+        if on_unit_done is not None:
+            on_unit_done(unit, manifest)
+        return manifest
+
     began = time.monotonic()
     plan = prepare_lake(config, out, start, end, tables=tables, outbox=outbox, session=session)
     if workers > 1 and len(plan.units) > 1:
-        manifests = _run_pool(plan, workers)
+        from retail_datagen.lake.pool import run_units_in_pool
+
+        manifests = run_units_in_pool(plan.static, plan.out, plan.units, plan.start, plan.end,
+                                      workers, done)
     else:
-        manifests = [run_unit(plan.static, plan.out, unit, plan.start, plan.end)
+        manifests = [done(unit, run_unit(plan.static, plan.out, unit, plan.start, plan.end))
                      for unit in plan.units]
     manifest = pa.concat_tables(manifests) if manifests else MANIFEST_SCHEMA.empty_table()
+    prune_state(plan.out)
     return summarize(plan, manifest, time.monotonic() - began)
 
 
@@ -335,15 +320,32 @@ def summarize(plan: LakePlan, manifest: pa.Table, seconds: float) -> LakeSummary
                        generation_time_seconds=seconds, manifest=manifest)
 
 
+def prune_state(out: str | Path) -> int:
+    """Remove every unit's state folders before the lake's watermark; returns how many.
+
+    Call it once no unit runs (after an executor has ended): a rerun continues from each
+    unit's latest folder, and readers read the folders of the watermark day.
+    """
+    out = Path(out)
+    watermark = lake_watermark(out)
+    if watermark is None:
+        return 0
+    stale = [folder for unit in lake_units(out)
+             for folder in stale_state_dirs(out, unit, watermark)]
+    for folder in stale:
+        shutil.rmtree(folder)
+    return len(stale)
+
+
 def lake_watermark(out: str | Path) -> date | None:
     """The smallest last complete day over all units; None before every unit has one."""
     out = Path(out)
     meta = read_metadata(out)
     if meta is None:
         return None
-    days = unit_progress(out, first_day_of(meta), lake_units(out)).values()
+    days = unit_progress(out, lake_units(out)).values()
     return None if any(d is None for d in days) else min(days)
 
 
 __all__ = ["MANIFEST_SCHEMA", "LakePlan", "LakeSummary", "generate_lake", "lake_watermark",
-           "prepare_lake", "run_unit", "summarize", "unit_progress", "write_unit_day"]
+           "prepare_lake", "prune_state", "run_unit", "summarize", "unit_progress", "write_unit_day"]

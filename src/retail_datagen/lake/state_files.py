@@ -1,8 +1,8 @@
 """A unit's carried state as Parquet files in the lake (sharding.md §4–§5).
 
 After each unit-day the unit's whole state goes to ``_state/u<UUU>/<D>/``, one file per
-``gen_state_*`` table in its contract schema (``unit_id`` first), and after the first day also
-its initial inventory (the reorder points). Reading a state folder back gives the same
+``gen_state_*`` table in its contract schema (``unit_id`` first); on the first day its initial
+inventory (which holds the reorder points) goes to ``_state/u<UUU>/`` before them. Reading a state folder back gives the same
 :class:`~retail_datagen.generators.fact_generators.state.CarriedState` that a database target
 reloads from its ``gen_state_*`` rows, so a rerun continues exactly where the unit stopped.
 """
@@ -24,7 +24,12 @@ from retail_datagen.generators.fact_generators.state import (
 )
 from retail_datagen.generators.fact_generators.unit_day import StaticInputs
 from retail_datagen.generators.fact_generators.units import unit_state
-from retail_datagen.lake.layout import INITIAL_INVENTORY, STATE_TABLES, state_file
+from retail_datagen.lake.layout import (
+    INITIAL_INVENTORY,
+    STATE_TABLES,
+    initial_inventory_file,
+    state_file,
+)
 from retail_datagen.lake.writer import write_parquet
 
 
@@ -60,20 +65,23 @@ def unit_state_tables(static: StaticInputs, unit: int, result: DayResult,
 def write_unit_state(out: Path, static: StaticInputs, unit: int, day: date, result: DayResult,
                      first_day: bool) -> None:
     """Write the unit's state after ``day``; the folder is complete once the last file lands."""
-    for name, table in unit_state_tables(static, unit, result, first_day).items():
+    tables = unit_state_tables(static, unit, result, first_day)
+    initial = tables.pop(INITIAL_INVENTORY, None)
+    if initial is not None:  # before the first state folder can be complete
+        write_parquet(initial, initial_inventory_file(out, unit))
+    for name, table in tables.items():
         write_parquet(table, state_file(out, unit, day, name))
 
 
 def read_unit_state(out: Path, static: StaticInputs, unit: int, day: date,
                     first_day: date) -> CarriedState:
-    """The unit's state after ``day``, read from its state folder (and the first day's)."""
+    """The unit's state after ``day``, read from its state folder and initial inventory."""
     master = static.master
     tables = {name: pq.read_table(state_file(out, unit, day, name),
                                   schema=schema.arrow_schema(name))
               for name in STATE_TABLES}
-    tables[INITIAL_INVENTORY] = pq.read_table(
-        state_file(out, unit, first_day, INITIAL_INVENTORY),
-        schema=schema.arrow_schema(INITIAL_INVENTORY))
+    tables[INITIAL_INVENTORY] = pq.read_table(initial_inventory_file(out, unit),
+                                              schema=schema.arrow_schema(INITIAL_INVENTORY))
     # The rows carry network ids: rebuild a network-shaped state, then keep the unit's part.
     network = state_from_tables(first_day, tables, len(master.stores.store_id),
                                 len(master.dcs.dc_id), len(master.products.product_id),

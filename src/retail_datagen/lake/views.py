@@ -21,6 +21,7 @@ from retail_datagen.lake.layout import (
     INITIAL_INVENTORY,
     STATE_TABLES,
     dim_file,
+    initial_inventory_file,
     lake_units,
     state_file,
 )
@@ -79,11 +80,11 @@ def open_lake(out: str | Path, through: date | None = None) -> duckdb.DuckDBPyCo
         _table_view(con, out, name, watermark)
     units = lake_units(out)
     for name in (INITIAL_INVENTORY, *STATE_TABLES):
-        day = first_day if name == INITIAL_INVENTORY else watermark
-        if day is None:
+        if watermark is None:
             con.execute(schema.duckdb_ddl(name))
             continue
-        files = _files_literal([state_file(out, unit, day, name) for unit in units])
+        files = _files_literal([initial_inventory_file(out, unit) if name == INITIAL_INVENTORY
+                                else state_file(out, unit, watermark, name) for unit in units])
         con.execute(f"CREATE VIEW {schema.quote_ident(name)} AS SELECT * FROM "
                     f"read_parquet({files})")
     con.execute(schema.duckdb_ddl("gen_metadata"))
