@@ -182,7 +182,8 @@ def _descendants(root: int) -> set[int]:
             parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     found, frontier = set(), [root]
     while frontier:
-        children = [p for p, parent in parents.items() if parent == frontier.pop()]
+        pid = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == pid]
         found.update(children)
         frontier.extend(children)
     return found
@@ -235,5 +236,6 @@ def test_a_killed_driver_rerun_ends_with_the_same_folder(week_config, week_refer
     rerun = _cli(config_path, out, env, tmp_path)
     stdout, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr
+    assert "Spark tasks on local[2]" in stdout
     assert folder_digest(out) == week_reference[0]
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]

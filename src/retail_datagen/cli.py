@@ -225,6 +225,7 @@ def master(
 
 
 # --- facts -------------------------------------------------------------------------------------
+Engine = StrEnum("Engine", ["local", "spark"])
 
 @app.command()
 def facts(
@@ -245,6 +246,10 @@ def facts(
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", help="Write a Parquet lake into this folder instead of the "
         "database (master data is read from the database).")] = None,
+    engine: Annotated[Engine, typer.Option(help="Run the units in local processes, or as "
+                                           "Spark tasks writing the lake (--out).")] = Engine.local,
+    spark_master: Annotated[str, typer.Option(
+        metavar="URL", help="The Spark master of --engine spark.")] = "local[*]",
 ) -> None:
     """Generate daily facts for a date range, then validate them (exit 1 if that fails)."""
     import asyncio
@@ -260,13 +265,14 @@ def facts(
     from retail_datagen.generators.fact_generators.core import resolve_fact_tables
 
     resolve_fact_tables(_split(tables) or None)  # a bad name must fail before --reset drops
-    if out is not None:
-        if reset:
-            raise typer.BadParameter("--reset drops database facts; for a lake use a new folder")
+    if out is not None or engine is Engine.spark:
+        if reset or out is None:
+            raise typer.BadParameter("--reset drops database facts; for a lake use a new folder"
+                                     if reset else "--engine spark writes a lake: give --out DIR")
         from retail_datagen.cli_lake import facts_to_lake
 
         facts_to_lake(state, config, out, _day(start), last, _split(tables) or None, outbox,
-                      not no_validate)
+                      not no_validate, spark_master if engine is Engine.spark else None)
         return
     if reset:
         # Before the generator is built: it refuses tables that differ from the contract,

@@ -34,10 +34,12 @@ def _next_day(out: Path, fallback: date) -> tuple[date, date | None]:
 
 
 def facts_to_lake(state: CliState, config: RetailConfig, out: Path, start: date | None,
-                  end: date, tables: list[str] | None, outbox: bool, validate: bool) -> None:
+                  end: date, tables: list[str] | None, outbox: bool, validate: bool,
+                  spark_master: str | None = None) -> None:
     """``facts --out DIR``: master data first if missing, the lake, then its validation.
 
-    ``config.performance.max_workers`` processes run the units (``--workers``)."""
+    ``config.performance.max_workers`` processes run the units (``--workers``), or Spark
+    tasks on ``spark_master`` (``--engine spark``)."""
     from retail_datagen.generators.master_generator import MasterDataGenerator
     from retail_datagen.lake import generate_lake, validate_lake
 
@@ -54,18 +56,26 @@ def facts_to_lake(state: CliState, config: RetailConfig, out: Path, start: date 
         state.notice(f"the lake is complete through {watermark}; nothing to do")
         return
     processes = config.performance.get_max_workers()
-    summary = generate_lake(
-        config, out, first, end, workers=processes, tables=tables, outbox=outbox,
-        session=target,
-        on_unit_done=lambda unit, manifest: state.notice(
-            f"unit {unit}: {manifest.num_rows:,} files, "
-            f"{sum(manifest.column('rows').to_pylist()):,} rows"))
+    if spark_master is not None:
+        from retail_datagen.lake.spark import generate_lake_on
+
+        summary = generate_lake_on(spark_master, config, out, first, end, tables=tables,
+                                   outbox=outbox, session=target)
+        runner = f"{summary.partitions} Spark tasks on {spark_master}"
+    else:
+        runner = f"{processes} process(es)"
+        summary = generate_lake(
+            config, out, first, end, workers=processes, tables=tables, outbox=outbox,
+            session=target,
+            on_unit_done=lambda unit, manifest: state.notice(
+                f"unit {unit}: {manifest.num_rows:,} files, "
+                f"{sum(manifest.column('rows').to_pylist()):,} rows"))
     rows: list[list[Any]] = [[name, n] for name, n in summary.facts_generated.items() if n]
     rows.append(["total", summary.total_records])
     state.show(render_table(f"Lake {out} {first}..{end}", ["table", "rows"], rows))
     seconds = summary.generation_time_seconds
     line = (f"{summary.unit_days} unit-days, {summary.files:,} files, "
-            f"{summary.total_records:,} rows in {seconds:.1f} s with {processes} process(es); "
+            f"{summary.total_records:,} rows in {seconds:.1f} s with {runner}; "
             f"watermark {summary.watermark}")
     if summary.outbox_events:
         line += f"; {summary.outbox_events:,} outbox events"

@@ -35,6 +35,7 @@ from retail_datagen.lake.runner import (
     MANIFEST_SCHEMA,
     LakeSummary,
     prepare_lake,
+    prune_state,
     run_unit,
     summarize,
 )
@@ -184,6 +185,7 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
     manifest = rows.filter(pc.is_valid(rows["table"])).select(list(MANIFEST_SCHEMA.names))
     manifest = manifest.cast(MANIFEST_SCHEMA).sort_by(
         [("table", "ascending"), ("date", "ascending"), ("unit", "ascending")])
+    prune_state(plan.out)
     base = summarize(plan, manifest, time.perf_counter() - began)
     unit_seconds = dict(zip(timing["unit"].to_pylist(), timing["seconds"].to_pylist(),
                             strict=True))
