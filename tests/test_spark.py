@@ -239,3 +239,17 @@ def test_a_killed_driver_rerun_ends_with_the_same_folder(week_config, week_refer
     assert "Spark tasks on local[2]" in stdout
     assert folder_digest(out) == week_reference[0]
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+
+
+def test_engine_spark_needs_a_lake_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from retail_datagen.cli import app
+
+    config_path = tmp_path / "config.json"
+    config_in(tmp_path).to_file(config_path)
+    result = CliRunner().invoke(app, ["--config", str(config_path), "facts", "--engine", "spark",
+                                      "--end", TEST_WEEK[1].isoformat()])
+    assert result.exit_code == 2
+    assert "--engine spark writes a lake: give --out DIR" in result.output
+    assert not (tmp_path / "retail.duckdb").exists()
