@@ -143,7 +143,7 @@ def run(workload: str, days: int, outbox: bool = False, workers: int | None = No
 
 
 def run_spark(workload: str, days: int, out: Path, master: str, outbox: bool = False,
-              partitions: int | None = None) -> dict:
+              partitions: int | None = None, conf: dict[str, str] | None = None) -> dict:
     """The Spark executor writing a lake into the new folder ``out``, master data in a
     temporary DuckDB file. ``largest_unit_seconds`` is the longest unit's run time in its task,
     the bound on the wall time however many cores run the job."""
@@ -157,7 +157,7 @@ def run_spark(workload: str, days: int, out: Path, master: str, outbox: bool = F
         with MasterDataGenerator(config) as master_gen:
             master_gen.generate_all()
         master_seconds = time.perf_counter() - started
-        spark = spark_session(master, app_name=f"retail-datagen-bench-{workload}")
+        spark = spark_session(master, app_name=f"retail-datagen-bench-{workload}", conf=conf)
         try:
             started = time.perf_counter()
             summary = generate_lake_spark(spark, config, out, START,
@@ -183,6 +183,7 @@ def run_spark(workload: str, days: int, out: Path, master: str, outbox: bool = F
         "largest_unit": largest,
         "largest_unit_seconds": round(summary.unit_seconds[largest], 3),
         "unit_seconds_total": round(sum(summary.unit_seconds.values()), 3),
+        "unit_seconds": {u: round(t, 3) for u, t in summary.unit_seconds.items()},
         "master_seconds": round(master_seconds, 3),
         "peak_rss_mb_total": round(memory.peak_mb, 1),
         "outbox_events": summary.outbox_events,
@@ -203,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spark-master", default="local[2]", help="Spark master URL")
     parser.add_argument("--partitions", type=int, default=None,
                         help="Spark task slots (default: one per unit)")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting, e.g. spark.driver.memory=4g (repeatable)")
     args = parser.parse_args(argv)
     if args.engine == "spark":
         if args.out is None:
             parser.error("--engine spark needs --out DIR")
+        conf = dict(item.split("=", 1) for item in args.spark_conf)
         result = run_spark(args.workload, args.days, args.out, args.spark_master, args.outbox,
-                           args.partitions)
+                           args.partitions, conf)
     else:
         result = run(args.workload, args.days, args.outbox, args.workers)
     if args.json:
