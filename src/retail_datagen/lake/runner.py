@@ -250,6 +250,10 @@ def run_unit(static: StaticInputs, out: str | Path, unit: int, start: date | dat
     meta = read_metadata(out)
     if meta is None:
         raise StateMismatchError(f"{out} is not a lake (no _metadata.json): run prepare_lake")
+    if (sorted(static.included_tables) != meta.get("included_tables")
+            or static.publish_outbox != meta.get("outbox")):
+        raise StateMismatchError(
+            f"the static inputs (tables, outbox) differ from the lake {out}'s metadata")
     first_day = first_day_of(meta)
     last = last_complete_day(out, unit)
     _check_range(start, first_day, {unit: last})
