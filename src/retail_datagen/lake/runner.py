@@ -187,18 +187,17 @@ def prepare_lake(config: RetailConfig, out: str | Path, start: date | datetime,
     gen, dims, master_for = _load_master(config, session)
     wanted = lake_metadata(config, master_for, start, included, outbox)
     units = unit_order(gen._master)
+    first_day = start
     if found is not None:
         check_metadata(found, wanted, out)
         first_day = first_day_of(found)
         _check_range(start, first_day, unit_progress(out, units))
+    if out.is_dir():
         remove_temporary_files(out)  # left by a killed run
-        for name, table in dims.items():
-            if not dim_file(out, name).is_file():
-                write_parquet(table, dim_file(out, name))
-    else:
-        first_day = start
-        for name, table in dims.items():
+    for name, table in dims.items():  # all on a new lake; on an old one, any a kill left out
+        if found is None or not dim_file(out, name).is_file():
             write_parquet(table, dim_file(out, name))
+    if found is None:
         write_metadata(out, wanted)
     if store_workers is None:
         store_workers = max(1, config.performance.get_max_workers())
