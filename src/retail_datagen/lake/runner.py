@@ -23,6 +23,7 @@ from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
 from retail_datagen.db.contract import map_batch
 from retail_datagen.errors import DateRangeError, GenerationError, StateMismatchError
+from retail_datagen.generators.fact_generators.data_loading_mixin import MasterData, StorePools
 from retail_datagen.generators.fact_generators.day_types import DayResult
 from retail_datagen.generators.fact_generators.unit_day import StaticInputs, generate_unit_day
 from retail_datagen.generators.fact_generators.units import unit_order
@@ -112,9 +113,17 @@ def _days(first: date, last: date) -> list[date]:
 
 
 # -- master data --------------------------------------------------------------------------------
-def _load_master(config: RetailConfig, session: Any) -> tuple[Any, dict[str, pa.Table], str]:
-    """The loaded generator (master data and pools), the dims as contract tables, and the
-    fingerprint the master data was generated for; refuses another config or schema."""
+@dataclass(frozen=True)
+class _Master:
+    data: MasterData
+    pools: StorePools
+    dims: dict[str, pa.Table]  # contract tables in key order
+    generated_for: str  # the fingerprint in the database's gen_metadata
+
+
+def _load_master(config: RetailConfig, session: Any) -> _Master:
+    """The master data of ``session`` (default: the config's DuckDB file); refuses master
+    data of another config or schema version."""
     from retail_datagen.generators.fact_generators import FactDataGenerator
 
     gen = FactDataGenerator(config, session)
@@ -136,7 +145,7 @@ def _load_master(config: RetailConfig, session: Any) -> tuple[Any, dict[str, pa.
             dims[name] = gen._target.query_arrow(
                 f"SELECT * FROM {schema.quote_ident(name)} ORDER BY {order}"
             ).cast(schema.arrow_schema(name))
-        return gen, dims, meta["master_generated_for"]
+        return _Master(gen._master, gen._pools, dims, meta["master_generated_for"])
     finally:
         gen.close()
 
@@ -184,25 +193,24 @@ def prepare_lake(config: RetailConfig, out: str | Path, start: date | datetime,
     if found is not None:  # before the master data is read: another config fails here
         check_metadata(found, lake_metadata(config, found.get("master_generated_for"), start,
                                             included, outbox), out)
-    gen, dims, master_for = _load_master(config, session)
-    wanted = lake_metadata(config, master_for, start, included, outbox)
-    units = unit_order(gen._master)
+    master = _load_master(config, session)
+    wanted = lake_metadata(config, master.generated_for, start, included, outbox)
+    units = unit_order(master.data)
+    first_day = start
     if found is not None:
         check_metadata(found, wanted, out)
         first_day = first_day_of(found)
         _check_range(start, first_day, unit_progress(out, units))
+    if out.is_dir():
         remove_temporary_files(out)  # left by a killed run
-        for name, table in dims.items():
-            if not dim_file(out, name).is_file():
-                write_parquet(table, dim_file(out, name))
-    else:
-        first_day = start
-        for name, table in dims.items():
+    for name, table in master.dims.items():  # all on a new lake; on an old one, any a kill left out
+        if found is None or not dim_file(out, name).is_file():
             write_parquet(table, dim_file(out, name))
+    if found is None:
         write_metadata(out, wanted)
     if store_workers is None:
         store_workers = max(1, config.performance.get_max_workers())
-    static = StaticInputs.build(config, gen._master, gen._pools, included_tables=included,
+    static = StaticInputs.build(config, master.data, master.pools, included_tables=included,
                                 publish_outbox=outbox, store_workers=store_workers)
     return LakePlan(out=out, static=static, start=start, end=end, units=units,
                     first_day=first_day)
@@ -250,6 +258,10 @@ def run_unit(static: StaticInputs, out: str | Path, unit: int, start: date | dat
     meta = read_metadata(out)
     if meta is None:
         raise StateMismatchError(f"{out} is not a lake (no _metadata.json): run prepare_lake")
+    if (sorted(static.included_tables) != meta.get("included_tables")
+            or static.publish_outbox != meta.get("outbox")):
+        raise StateMismatchError(
+            f"the static inputs (tables, outbox) differ from the lake {out}'s metadata")
     first_day = first_day_of(meta)
     last = last_complete_day(out, unit)
     _check_range(start, first_day, {unit: last})

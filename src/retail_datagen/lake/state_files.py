@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -23,7 +24,6 @@ from retail_datagen.generators.fact_generators.state import (
     state_from_tables,
 )
 from retail_datagen.generators.fact_generators.unit_day import StaticInputs
-from retail_datagen.generators.fact_generators.units import unit_state
 from retail_datagen.lake.layout import (
     INITIAL_INVENTORY,
     STATE_TABLES,
@@ -73,20 +73,36 @@ def write_unit_state(out: Path, static: StaticInputs, unit: int, day: date, resu
         write_parquet(table, state_file(out, unit, day, name))
 
 
+def _local_ids(table: pa.Table, column: str, local: np.ndarray) -> pa.Table:
+    """``table`` with ``column``'s network ids replaced by local index + 1."""
+    return table.set_column(table.schema.get_field_index(column), column,
+                            pa.array(np.asarray(local, dtype=np.int64) + 1, pa.int64()))
+
+
 def read_unit_state(out: Path, static: StaticInputs, unit: int, day: date,
                     first_day: date) -> CarriedState:
     """The unit's state after ``day``, read from its state folder and initial inventory."""
-    master = static.master
+    view = static.views[unit]
     tables = {name: pq.read_table(state_file(out, unit, day, name),
                                   schema=schema.arrow_schema(name))
               for name in STATE_TABLES}
     tables[INITIAL_INVENTORY] = pq.read_table(initial_inventory_file(out, unit),
                                               schema=schema.arrow_schema(INITIAL_INVENTORY))
-    # The rows carry network ids: rebuild a network-shaped state, then keep the unit's part.
-    network = state_from_tables(first_day, tables, len(master.stores.store_id),
-                                len(master.dcs.dc_id), len(master.products.product_id),
-                                master.trucks.truck_id)
-    return unit_state(network, static.views[unit], master.stores.dc_id)
+    # The rows carry network ids; the unit's arrays are indexed by its local rows.
+    for name in (INITIAL_INVENTORY, "gen_state_inventory"):
+        table = tables[name]
+        node = table.column("node_id").to_numpy()
+        is_store = table.column("node_type").to_numpy(zero_copy_only=False) == "STORE"
+        local = np.empty(len(node), dtype=np.int64)
+        local[is_store] = view.local_store_index(node[is_store])
+        local[~is_store] = view.local_dc_index(node[~is_store])
+        tables[name] = _local_ids(table, "node_id", local)
+    trucks = tables["gen_state_trucks"]
+    tables["gen_state_trucks"] = _local_ids(
+        trucks, "truck_id", view.local_truck_index(trucks.column("truck_id").to_numpy()))
+    master = view.master
+    return state_from_tables(first_day, tables, view.n_stores, len(view.dc_idx),
+                             len(master.products.product_id), master.trucks.truck_id)
 
 
 __all__ = ["read_unit_state", "unit_state_tables", "write_unit_state"]

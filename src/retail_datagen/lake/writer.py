@@ -21,12 +21,15 @@ import pyarrow.parquet as pq
 
 #: Writer options of every file. ``version`` 2.6 keeps ``timestamp[us]`` as microseconds
 #: without a time zone (TIMESTAMP_NTZ in Spark); zstd at a fixed level and a fixed row-group
-#: size make the bytes a function of the rows and the library versions only.
+#: size make the bytes a function of the rows and the library versions only. Without
+#: dictionary pages, zstd level 1 wrote a starter unit-day's tables in about half the CPU time
+#: of the defaults with dictionaries at level 3, and 8% smaller (ids and amounts are mostly
+#: distinct; zstd catches the repeated strings).
 PARQUET_OPTIONS: dict[str, Any] = {
     "version": "2.6",
     "compression": "zstd",
-    "compression_level": 3,
-    "use_dictionary": True,
+    "compression_level": 1,
+    "use_dictionary": False,
     "write_statistics": True,
     "data_page_version": "1.0",
 }
