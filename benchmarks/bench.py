@@ -183,6 +183,9 @@ def run_spark(workload: str, days: int, out: Path, master: str, outbox: bool = F
         "largest_unit": largest,
         "largest_unit_seconds": round(summary.unit_seconds[largest], 3),
         "unit_seconds_total": round(sum(summary.unit_seconds.values()), 3),
+        # One core's throughput inside the units (no Spark or start-up overhead).
+        "unit_rows_per_core_s": round(summary.total_records
+                                      / max(sum(summary.unit_seconds.values()), 1e-9)),
         "unit_seconds": {u: round(t, 3) for u, t in summary.unit_seconds.items()},
         "master_seconds": round(master_seconds, 3),
         "peak_rss_mb_total": round(memory.peak_mb, 1),
