@@ -88,6 +88,23 @@ def test_spark_writes_the_same_lake(spark_sessions, week_config, week_lakes, wee
     assert sorted(summary.unit_seconds) == [0, 1, 2]
 
 
+def test_tasks_carry_the_static_inputs_by_broadcast(spark_sessions, week_config, tmp_path):
+    from pyspark import cloudpickle
+
+    from retail_datagen.lake import prepare_lake
+    from retail_datagen.lake.spark import _unit_task
+
+    spark = spark_sessions.get("local[4]")
+    plan = prepare_lake(week_config, tmp_path / "lake", *TEST_WEEK)
+    static = spark.sparkContext.broadcast(plan.static)
+    try:
+        task = _unit_task(static, str(plan.out), plan.start, plan.end, plan.units, 2)
+        # What each task ships is a handle: the inputs themselves travel once per worker.
+        assert len(cloudpickle.dumps(task)) < 20_000 < len(cloudpickle.dumps(plan.static))
+    finally:
+        static.destroy()
+
+
 def test_spark_refuses_zero_partitions(spark_sessions, week_config, tmp_path):
     spark = spark_sessions.get("local[4]")
     with pytest.raises(ConfigError, match="partitions"):
