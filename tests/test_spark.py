@@ -270,3 +270,14 @@ def test_engine_spark_needs_a_lake_folder(tmp_path):
     assert result.exit_code == 2
     assert "--engine spark writes a lake: give --out DIR" in result.output
     assert not (tmp_path / "retail.duckdb").exists()
+
+
+def test_without_java_spark_tests_skip_but_fail_under_ci(monkeypatch, tmp_path):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Java is not installed"):
+        require_spark()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run under CI: Java"):
+        require_spark()
