@@ -105,11 +105,15 @@ def test_tasks_carry_the_static_inputs_by_broadcast(spark_sessions, week_config,
         static.destroy()
 
 
-def test_spark_refuses_zero_partitions(spark_sessions, week_config, tmp_path):
+def test_spark_refuses_zero_partitions_and_urls(spark_sessions, week_config, tmp_path,
+                                                monkeypatch):
     spark = spark_sessions.get("local[4]")
-    with pytest.raises(ConfigError, match="partitions"):
+    with pytest.raises(ConfigError, match="partitions: must be >= 1"):
         generate_lake_spark(spark, week_config, tmp_path / "lake", *TEST_WEEK, partitions=0)
-    assert not (tmp_path / "lake").exists()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="is a URL"):
+        generate_lake_spark(spark, week_config, "s3://bucket/lake", *TEST_WEEK)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_range_split_into_spark_runs_equals_one_run(spark_sessions, week_config,

@@ -148,12 +148,15 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
         The manifest of the files written and each unit's run time.
 
     Raises:
-        ConfigError: ``partitions`` below 1.
+        ConfigError: ``partitions`` below 1, ``out`` a URL, or a Spark Connect session.
         StateMismatchError: the folder holds a lake of another configuration or range start.
         GenerationError: a task failed beyond Spark's retries.
     """
     if partitions is not None and partitions < 1:
         raise ConfigError(f"partitions: must be >= 1 (got {partitions})")
+    if "://" in str(out):
+        raise ConfigError(f"out: {out} is a URL; the lake needs a file system path that the "
+                          "driver and every executor share (e.g. a mounted volume)")
     try:
         context = spark.sparkContext
     except Exception as exc:  # Spark Connect sessions have no SparkContext
