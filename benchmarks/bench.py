@@ -183,10 +183,16 @@ def run_spark(workload: str, days: int, out: Path, master: str, outbox: bool = F
         "largest_unit": largest,
         "largest_unit_seconds": round(summary.unit_seconds[largest], 3),
         "unit_seconds_total": round(sum(summary.unit_seconds.values()), 3),
-        # One core's throughput inside the units (no Spark or start-up overhead).
+        # One core's throughput inside the units (no Spark or start-up overhead), by wall
+        # time and by CPU time (which other load on the machine does not inflate).
         "unit_rows_per_core_s": round(summary.total_records
                                       / max(sum(summary.unit_seconds.values()), 1e-9)),
+        "unit_cpu_seconds_total": round(sum(summary.unit_cpu_seconds.values()), 3),
+        "unit_rows_per_cpu_s": round(summary.total_records
+                                     / max(sum(summary.unit_cpu_seconds.values()), 1e-9)),
+        "largest_unit_cpu_seconds": round(summary.unit_cpu_seconds[largest], 3),
         "unit_seconds": {u: round(t, 3) for u, t in summary.unit_seconds.items()},
+        "unit_cpu_seconds": {u: round(t, 3) for u, t in summary.unit_cpu_seconds.items()},
         "master_seconds": round(master_seconds, 3),
         "peak_rss_mb_total": round(memory.peak_mb, 1),
         "outbox_events": summary.outbox_events,

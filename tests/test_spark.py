@@ -85,7 +85,8 @@ def test_spark_writes_the_same_lake(spark_sessions, week_config, week_lakes, wee
     assert summary.watermark == TEST_WEEK[1]
     assert summary.total_records == sum(pq.read_metadata(out / name).num_rows
                                         for name in files if name.startswith("fact_"))
-    assert sorted(summary.unit_seconds) == [0, 1, 2]
+    assert sorted(summary.unit_seconds) == sorted(summary.unit_cpu_seconds) == [0, 1, 2]
+    assert all(t > 0 for t in summary.unit_cpu_seconds.values())
 
 
 def test_tasks_carry_the_static_inputs_by_broadcast(spark_sessions, week_config, tmp_path):

@@ -53,15 +53,18 @@ log = logging.getLogger(__name__)
 FAULT_ENV = "RETAIL_DATAGEN_SPARK_FAULT"
 
 #: The rows a task yields: the manifest rows of its units (sharding.md §4) and, per unit, one
-#: row with a null ``table`` whose ``seconds`` is the unit's run time.
+#: row with a null ``table`` whose ``seconds`` and ``cpu_seconds`` are the unit's run time and
+#: the CPU time its Python worker spent on it.
 TASK_SCHEMA = pa.schema([
     ("table", pa.string()),
     ("date", pa.date32()),
     ("unit", pa.int16()),
     ("rows", pa.int64()),
     ("seconds", pa.float64()),
+    ("cpu_seconds", pa.float64()),
 ])
-_TASK_DDL = "table string, date date, unit smallint, rows bigint, seconds double"
+_TASK_DDL = ("table string, date date, unit smallint, rows bigint, seconds double, "
+             "cpu_seconds double")
 _HANG_SECONDS = 600
 
 
@@ -72,10 +75,13 @@ class SparkLakeSummary(LakeSummary):
     Attributes:
         unit_seconds: each unit's run time inside its task, in seconds (units that had
             nothing left to do included).
+        unit_cpu_seconds: the CPU time each unit took (its Python worker's process time),
+            which other load on the machine does not inflate.
         partitions: the number of task slots.
     """
 
     unit_seconds: dict[int, float] = field(default_factory=dict)
+    unit_cpu_seconds: dict[int, float] = field(default_factory=dict)
     partitions: int = 0
 
 
@@ -93,12 +99,15 @@ def _fault_point(unit: int) -> str | None:
     return action
 
 
-def _task_rows(manifest: pa.Table, unit: int, seconds: float) -> pa.RecordBatch:
+def _task_rows(manifest: pa.Table, unit: int, seconds: float,
+               cpu_seconds: float) -> pa.RecordBatch:
     done = pa.table({"table": pa.array([None], pa.string()), "date": pa.array([None], pa.date32()),
                      "unit": pa.array([unit], pa.int16()), "rows": pa.array([0], pa.int64())})
     rows = pa.concat_tables([manifest.select(["table", "date", "unit", "rows"]).cast(done.schema),
                              done])
     rows = rows.append_column("seconds", pa.array([seconds] * rows.num_rows, pa.float64()))
+    rows = rows.append_column("cpu_seconds",
+                              pa.array([cpu_seconds] * rows.num_rows, pa.float64()))
     return rows.combine_chunks().to_batches()[0]
 
 
@@ -112,7 +121,7 @@ def _unit_task(static_broadcast: Any, out: str, start: date, end: date, units: l
         for batch in batches:
             for slot in batch.column(0).to_pylist():
                 for unit in units[slot::slots]:
-                    began = time.perf_counter()
+                    began, cpu_began = time.perf_counter(), time.process_time()
                     action = _fault_point(unit)
                     if action is not None:
                         run_unit(static, Path(out), unit, start, start)
@@ -120,7 +129,8 @@ def _unit_task(static_broadcast: Any, out: str, start: date, end: date, units: l
                             time.sleep(_HANG_SECONDS)
                         os._exit(17)
                     manifest = run_unit(static, Path(out), unit, start, end)
-                    yield _task_rows(manifest, unit, time.perf_counter() - began)
+                    yield _task_rows(manifest, unit, time.perf_counter() - began,
+                                     time.process_time() - cpu_began)
 
     return run_slots
 
@@ -190,9 +200,10 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
         [("table", "ascending"), ("date", "ascending"), ("unit", "ascending")])
     prune_state(plan.out)
     base = summarize(plan, manifest, time.perf_counter() - began)
-    unit_seconds = dict(zip(timing["unit"].to_pylist(), timing["seconds"].to_pylist(),
-                            strict=True))
-    return SparkLakeSummary(**vars(base), unit_seconds=dict(sorted(unit_seconds.items())),
+    units = timing["unit"].to_pylist()
+    unit_seconds = dict(sorted(zip(units, timing["seconds"].to_pylist(), strict=True)))
+    unit_cpu = dict(sorted(zip(units, timing["cpu_seconds"].to_pylist(), strict=True)))
+    return SparkLakeSummary(**vars(base), unit_seconds=unit_seconds, unit_cpu_seconds=unit_cpu,
                             partitions=slots)
 
 
