@@ -21,7 +21,7 @@ import spark_fixtures
 from conftest import TEST_WEEK, config_in, generate
 from db_hash import lake_hashes, table_hashes
 from retail_datagen.config.settings import create_default_config
-from retail_datagen.errors import ConfigError
+from retail_datagen.errors import ConfigError, GenerationError
 from retail_datagen.lake import generate_lake, lake_watermark
 from retail_datagen.lake.layout import METADATA_FILE, state_dir
 from retail_datagen.lake.spark import FAULT_ENV, generate_lake_spark
@@ -129,6 +129,17 @@ def test_a_range_split_into_spark_runs_equals_one_run(spark_sessions, week_confi
     assert folder_digest(out) == week_reference[0]
     assert set(summary.manifest["date"].to_pylist()) == {
         middle + timedelta(days=i) for i in range(1, 5)}
+
+
+def test_a_failing_unit_fails_the_run_naming_its_cause(spark_sessions, week_config, tmp_path):
+    spark = spark_sessions.get("local[4]")
+    out = tmp_path / "lake"
+    first = TEST_WEEK[0]
+    generate_lake_spark(spark, week_config, out, first, first)
+    # Unit 1's state after the first day is damaged: the next run cannot continue it.
+    state_dir(out, 1, first).joinpath("gen_state_inventory.parquet").write_bytes(b"not parquet")
+    with pytest.raises(GenerationError, match=r"the Spark job failed: .*ArrowInvalid: .*Parquet"):
+        generate_lake_spark(spark, week_config, out, first + timedelta(days=1), TEST_WEEK[1])
 
 
 def test_starter_days_on_spark_equal_the_duckdb_target(spark_sessions, tmp_path_factory):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +112,17 @@ def _task_rows(manifest: pa.Table, unit: int, seconds: float,
     return rows.combine_chunks().to_batches()[0]
 
 
+_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Invalid)\b[^:\s]*: ")
+
+
+def _failure_line(exc: Exception) -> str:
+    """The line of a failed job's message that names the cause: the task's own exception
+    (the last line of a Python worker's traceback), else the first line."""
+    lines = [line.strip().lstrip(": ") for line in str(exc).splitlines() if line.strip(" :\t")]
+    causes = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return causes[-1] if causes else (lines[0] if lines else type(exc).__name__)
+
+
 def _unit_task(static_broadcast: Any, out: str, start: date, end: date, units: list[int],
                slots: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The function every task runs: slot k runs ``units[k::slots]``, one after the other."""
@@ -189,8 +201,7 @@ def generate_lake_spark(spark: SparkSession, config: RetailConfig, out: str | Pa
         try:
             rows = spark.range(0, slots, 1, slots).mapInArrow(task, _TASK_DDL).toArrow()
         except Exception as exc:  # py4j and PySpark raise their own types
-            first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
-            raise GenerationError(f"the Spark job failed: {first_line}") from exc
+            raise GenerationError(f"the Spark job failed: {_failure_line(exc)}") from exc
     finally:
         context.setJobDescription(None)
         static.destroy()
