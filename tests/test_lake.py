@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from conftest import PLAIN_DAYS, TEST_WEEK, config_in, generate
 from db_hash import ALL_TABLES, lake_hashes, table_hashes
+from pg_fixtures import Schemas, pg_schemas  # noqa: F401
 from retail_datagen import cli
 from retail_datagen.cli import app
 from retail_datagen.config.models import RetailConfig
@@ -302,3 +303,20 @@ def test_the_starter_lake_reads_back_with_the_declared_types(starter_lake: Path)
         assert frame["event_ts"].dt.tz is None
     money = pd.read_parquet(starter_lake / "fact_receipts", columns=["total_amount"])
     assert money["total_amount"].iloc[0].as_tuple().exponent == -2
+
+
+@pytest.mark.postgres
+def test_master_data_in_postgresql_writes_the_same_lake(week: Lake, tmp_path: Path,
+                                                        pg_schemas: Schemas):  # noqa: F811
+    _, url = pg_schemas.new("lake")
+    config = config_in(tmp_path)
+    with MasterDataGenerator(config, url) as master:
+        master.generate_all()
+    second = FIRST + timedelta(days=1)
+    generate_lake(config, tmp_path / "lake", FIRST, second, session=url)
+    days = {f"date={d.isoformat()}" for d in (FIRST, second)}
+    written = {name: data for name, data in _files(tmp_path / "lake").items()
+               if not name.startswith("_") and (name.count("/") == 1
+                                                or name.split("/")[1] in days)}
+    expected = {name: data for name, data in _files(week.path).items() if name in written}
+    assert len(written) > len(schema.DIM_TABLES) and written == expected
