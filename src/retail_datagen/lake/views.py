@@ -73,6 +73,7 @@ def open_lake(out: str | Path, through: date | None = None) -> duckdb.DuckDBPyCo
     if watermark is not None and watermark < first_day:
         watermark = None
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # stdout may carry a report (--json)
     for name in schema.DIM_TABLES:
         con.execute(f"CREATE VIEW {schema.quote_ident(name)} AS SELECT * FROM "
                     f"read_parquet({_literal(str(dim_file(out, name)))})")

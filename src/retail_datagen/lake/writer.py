@@ -1,8 +1,8 @@
 """The one Parquet writer of the project (sharding.md §5).
 
 Every Parquet file the project writes, lake table files, lake state files, lake dimensions and
-the monthly export, goes through :func:`write_parquet` or :class:`ParquetFile` with the options
-in :data:`PARQUET_OPTIONS`. The options are constants, so the same library versions write the
+the monthly export, goes through :class:`ParquetFile` (:func:`write_parquet` for a whole table)
+with the options in :data:`PARQUET_OPTIONS`. The options are constants, so the same library versions write the
 same bytes from any process, executor or machine. A file is written under a temporary name in
 its own folder and renamed over its final name, so a reader (or a killed run) never sees a
 partial file under a final name.
@@ -60,20 +60,17 @@ def write_parquet(table: pa.Table, path: Path, schema: pa.Schema | None = None) 
 
     The folder is created; the file is written under a temporary name beside ``path`` and
     renamed over it; on any error the temporary file is removed and ``path`` is unchanged.
+    A table without rows still makes a file (state tables may be empty).
 
     Returns:
         ``path``.
     """
-    if schema is not None:
-        table = table.cast(schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
+    file = ParquetFile(path, schema if schema is not None else table.schema)
     try:
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTIONS)
-        os.replace(tmp, path)
+        file.write(table, create=True)
+        file.commit()
     except BaseException:
-        with suppress(FileNotFoundError):
-            tmp.unlink()
+        file.discard()
         raise
     return path
 
@@ -81,8 +78,8 @@ def write_parquet(table: pa.Table, path: Path, schema: pa.Schema | None = None) 
 class ParquetFile:
     """A streamed Parquet file: batches appended to a temporary file, renamed at ``commit``.
 
-    The temporary file is created on the first non-empty batch, so a file without rows is
-    never written. Same options as :func:`write_parquet`.
+    The temporary file is created on the first non-empty batch (or a write with ``create``),
+    so a stream without rows writes no file. :func:`write_parquet` is one such file.
     """
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
@@ -90,8 +87,8 @@ class ParquetFile:
         self.tmp: Path | None = None
         self.writer: pq.ParquetWriter | None = None
 
-    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
-        if batch.num_rows == 0:
+    def write(self, batch: pa.RecordBatch | pa.Table, *, create: bool = False) -> None:
+        if batch.num_rows == 0 and not create:
             return
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
