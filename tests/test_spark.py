@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -101,7 +102,11 @@ def test_tasks_carry_the_static_inputs_by_broadcast(spark_sessions, week_config,
     try:
         task = _unit_task(static, str(plan.out), plan.start, plan.end, plan.units, 2)
         # What each task ships is a handle: the inputs themselves travel once per worker.
-        assert len(cloudpickle.dumps(task)) < 20_000 < len(cloudpickle.dumps(plan.static))
+        # (Pickled in another thread: pickling a broadcast registers it, per thread, for the
+        # next job that thread submits, and this one is destroyed below.)
+        with ThreadPoolExecutor(1) as thread:
+            shipped = thread.submit(cloudpickle.dumps, task).result()
+        assert len(shipped) < 20_000 < len(cloudpickle.dumps(plan.static))
     finally:
         static.destroy()
 
