@@ -102,14 +102,19 @@ def _fault_point(unit: int) -> str | None:
 
 def _task_rows(manifest: pa.Table, unit: int, seconds: float,
                cpu_seconds: float) -> pa.RecordBatch:
-    done = pa.table({"table": pa.array([None], pa.string()), "date": pa.array([None], pa.date32()),
-                     "unit": pa.array([unit], pa.int16()), "rows": pa.array([0], pa.int64())})
-    rows = pa.concat_tables([manifest.select(["table", "date", "unit", "rows"]).cast(done.schema),
-                             done])
-    rows = rows.append_column("seconds", pa.array([seconds] * rows.num_rows, pa.float64()))
-    rows = rows.append_column("cpu_seconds",
-                              pa.array([cpu_seconds] * rows.num_rows, pa.float64()))
-    return rows.combine_chunks().to_batches()[0]
+    """A unit's manifest rows and its timing row, in ``TASK_SCHEMA``."""
+    n = manifest.num_rows + 1
+    return pa.RecordBatch.from_arrays([
+        pa.concat_arrays([manifest["table"].combine_chunks().cast(pa.string()),
+                          pa.nulls(1, pa.string())]),
+        pa.concat_arrays([manifest["date"].combine_chunks().cast(pa.date32()),
+                          pa.nulls(1, pa.date32())]),
+        pa.array([unit] * n, pa.int16()),
+        pa.concat_arrays([manifest["rows"].combine_chunks().cast(pa.int64()),
+                          pa.array([0], pa.int64())]),
+        pa.array([seconds] * n, pa.float64()),
+        pa.array([cpu_seconds] * n, pa.float64()),
+    ], schema=TASK_SCHEMA)
 
 
 _EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Invalid)\b[^:\s]*: ")
