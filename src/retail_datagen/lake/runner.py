@@ -361,4 +361,5 @@ def lake_watermark(out: str | Path) -> date | None:
 
 
 __all__ = ["MANIFEST_SCHEMA", "LakePlan", "LakeSummary", "generate_lake", "lake_watermark",
-           "prepare_lake", "prune_state", "run_unit", "summarize", "unit_progress", "write_unit_day"]
+           "prepare_lake", "prune_state", "run_unit", "summarize", "unit_progress",
+           "write_unit_day"]
