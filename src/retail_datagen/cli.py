@@ -368,9 +368,9 @@ def validate(
 
     state = _state(ctx)
     if lake is not None:
-        from retail_datagen.cli_lake import lake_invariants
+        from retail_datagen.lake import validate_lake
 
-        report = lake_invariants(lake, _day(start), _day(end), _split(only) or None)
+        report = validate_lake(lake, _day(start), _day(end), only=_split(only) or None)
     else:
         report = run_invariants(state.target(), _day(start), _day(end),
                                 only=_split(only) or None)

@@ -1,4 +1,4 @@
-"""The lake side of the command line: ``facts --out``, ``validate --lake``, ``status --lake``.
+"""The lake side of the command line: ``facts --out`` and ``status --lake``.
 
 Bodies of the lake options of :mod:`retail_datagen.cli`, which parses the options and calls
 these. Like the rest of the CLI they hold no generation logic: they call
@@ -93,14 +93,6 @@ def facts_to_lake(state: CliState, config: RetailConfig, out: Path, start: date 
     raise typer.Exit(EXIT_FAILED)
 
 
-def lake_invariants(lake: Path, start: date | None, end: date | None,
-                    only: list[str] | None) -> Any:
-    """``validate --lake DIR``: the invariant report over the lake's complete days."""
-    from retail_datagen.lake import validate_lake
-
-    return validate_lake(lake, start, end, only=only)
-
-
 def show_lake_status(state: CliState, lake: Path) -> None:
     """``status --lake DIR``: each unit's last complete day, the watermark and the metadata."""
     from retail_datagen.errors import DatabaseError
@@ -128,4 +120,4 @@ def show_lake_status(state: CliState, lake: Path) -> None:
     say(render_table("_metadata.json", ["key", "value"], shown))
 
 
-__all__ = ["facts_to_lake", "lake_invariants", "show_lake_status"]
+__all__ = ["facts_to_lake", "show_lake_status"]

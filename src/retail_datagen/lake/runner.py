@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -169,8 +169,9 @@ def _check_range(start: date, first_day: date, progress: dict[int, date | None])
 
 
 def prepare_lake(config: RetailConfig, out: str | Path, start: date | datetime,
-                 end: date | datetime, *, tables: Any = None, outbox: bool = False,
-                 session: Any = None, store_workers: int | None = None) -> LakePlan:
+                 end: date | datetime, *, tables: Iterable[str] | None = None,
+                 outbox: bool = False, session: Any = None,
+                 store_workers: int | None = None) -> LakePlan:
     """Check or start the lake in ``out`` and return the plan its executors run.
 
     Master data is read from ``session`` (default: the config's DuckDB file). Nothing is
@@ -286,7 +287,7 @@ def run_unit(static: StaticInputs, out: str | Path, unit: int, start: date | dat
 
 # -- executors ----------------------------------------------------------------------------------
 def generate_lake(config: RetailConfig, out: str | Path, start: date | datetime,
-                  end: date | datetime, *, workers: int = 1, tables: Any = None,
+                  end: date | datetime, *, workers: int = 1, tables: Iterable[str] | None = None,
                   outbox: bool = False, session: Any = None,
                   on_unit_done: Callable[[int, pa.Table], None] | None = None) -> LakeSummary:
     """Write the facts of ``start..end`` into the lake ``out``, continuing every unit.
@@ -360,4 +361,5 @@ def lake_watermark(out: str | Path) -> date | None:
 
 
 __all__ = ["MANIFEST_SCHEMA", "LakePlan", "LakeSummary", "generate_lake", "lake_watermark",
-           "prepare_lake", "prune_state", "run_unit", "summarize", "unit_progress", "write_unit_day"]
+           "prepare_lake", "prune_state", "run_unit", "summarize", "unit_progress",
+           "write_unit_day"]

@@ -2,7 +2,8 @@
 
 After each unit-day the unit's whole state goes to ``_state/u<UUU>/<D>/``, one file per
 ``gen_state_*`` table in its contract schema (``unit_id`` first); on the first day its initial
-inventory (which holds the reorder points) goes to ``_state/u<UUU>/`` before them. Reading a state folder back gives the same
+inventory (which holds the reorder points) goes to ``_state/u<UUU>/`` before them. Reading a
+state folder back gives the same
 :class:`~retail_datagen.generators.fact_generators.state.CarriedState` that a database target
 reloads from its ``gen_state_*`` rows, so a rerun continues exactly where the unit stopped.
 """

@@ -2,10 +2,10 @@
 
 Every Parquet file the project writes, lake table files, lake state files, lake dimensions and
 the monthly export, goes through :class:`ParquetFile` (:func:`write_parquet` for a whole table)
-with the options in :data:`PARQUET_OPTIONS`. The options are constants, so the same library versions write the
-same bytes from any process, executor or machine. A file is written under a temporary name in
-its own folder and renamed over its final name, so a reader (or a killed run) never sees a
-partial file under a final name.
+with the options in :data:`PARQUET_OPTIONS`. The options are constants, so the same library
+versions write the same bytes from any process, executor or machine. A file is written under a
+temporary name in its own folder and renamed over its final name, so a reader (or a killed run)
+never sees a partial file under a final name.
 """
 
 from __future__ import annotations
