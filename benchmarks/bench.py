@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="performance.max_workers (default: the CPU count)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--engine", choices=("local", "spark"), default="local")
-    parser.add_argument("--out", type=Path, help="the lake folder (--engine spark; emptied)")
+    parser.add_argument("--out", type=Path, help="the lake folder of --engine spark (new or empty)")
     parser.add_argument("--spark-master", default="local[2]", help="Spark master URL")
     parser.add_argument("--partitions", type=int, default=None,
                         help="Spark task slots (default: one per unit)")
