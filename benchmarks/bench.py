@@ -10,6 +10,8 @@ generation processes of the process-pool executor; ``peak_rss_mb_total`` sums th
 memory of this process and all its descendants (the fork server and the workers), sampled.
 ``largest_unit_share`` is the share of the fact rows that the largest unit generated, the
 bound on the speed-up from more workers.
+``--engine spark --out DIR [--spark-master local[N]]`` runs the Spark executor into a new lake
+folder instead.
 """
 
 from __future__ import annotations
@@ -175,6 +177,64 @@ def largest_unit(path: Path) -> tuple[int, float]:
     return (int(rows[0][0]), rows[0][1] / total) if total else (0, 0.0)
 
 
+def run_spark(workload: str, days: int, out: Path, master: str, outbox: bool = False,
+              partitions: int | None = None, conf: dict[str, str] | None = None) -> dict:
+    """The Spark executor writing a lake into the new folder ``out``, master data in a
+    temporary DuckDB file. ``largest_unit_seconds`` is the longest unit's run time in its task,
+    the bound on the wall time however many cores run the job."""
+    from retail_datagen.lake.spark import generate_lake_spark, spark_session
+
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"--out {out}: the folder must be empty or missing")
+    with tempfile.TemporaryDirectory(prefix="retail-bench-") as tmp, TreeMemory() as memory:
+        config = workload_config(workload, Path(tmp))
+        started = time.perf_counter()
+        with MasterDataGenerator(config) as master_gen:
+            master_gen.generate_all()
+        master_seconds = time.perf_counter() - started
+        spark = spark_session(master, app_name=f"retail-datagen-bench-{workload}", conf=conf)
+        try:
+            started = time.perf_counter()
+            summary = generate_lake_spark(spark, config, out, START,
+                                          START + timedelta(days=days - 1),
+                                          partitions=partitions, outbox=outbox)
+            fact_seconds = time.perf_counter() - started
+            cores = spark.sparkContext.defaultParallelism
+        finally:
+            spark.stop()
+    largest = max(summary.unit_seconds, key=summary.unit_seconds.get)
+    return {
+        "workload": workload,
+        "days": days,
+        "engine": "spark",
+        "spark_master": master,
+        "cores": cores,
+        "partitions": summary.partitions,
+        "units": len(summary.unit_seconds),
+        "fact_rows": summary.total_records,
+        "fact_seconds": round(fact_seconds, 3),
+        "rows_per_s": round(summary.total_records / fact_seconds),
+        "rows_per_s_per_core": round(summary.total_records / fact_seconds / cores),
+        "largest_unit": largest,
+        "largest_unit_seconds": round(summary.unit_seconds[largest], 3),
+        "unit_seconds_total": round(sum(summary.unit_seconds.values()), 3),
+        # One core's throughput inside the units (no Spark or start-up overhead), by wall
+        # time and by CPU time (which other load on the machine does not inflate).
+        "unit_rows_per_core_s": round(summary.total_records
+                                      / max(sum(summary.unit_seconds.values()), 1e-9)),
+        "unit_cpu_seconds_total": round(sum(summary.unit_cpu_seconds.values()), 3),
+        "unit_rows_per_cpu_s": round(summary.total_records
+                                     / max(sum(summary.unit_cpu_seconds.values()), 1e-9)),
+        "largest_unit_cpu_seconds": round(summary.unit_cpu_seconds[largest], 3),
+        "unit_seconds": {u: round(t, 3) for u, t in summary.unit_seconds.items()},
+        "unit_cpu_seconds": {u: round(t, 3) for u, t in summary.unit_cpu_seconds.items()},
+        "master_seconds": round(master_seconds, 3),
+        "peak_rss_mb_total": round(memory.peak_mb, 1),
+        "outbox_events": summary.outbox_events,
+        "tables": summary.facts_generated,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=WORKLOADS, default="starter")
@@ -183,8 +243,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="performance.max_workers (default: the CPU count)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local")
+    parser.add_argument("--out", type=Path, help="the lake folder of --engine spark (new or empty)")
+    parser.add_argument("--spark-master", default="local[2]", help="Spark master URL")
+    parser.add_argument("--partitions", type=int, default=None,
+                        help="Spark task slots (default: one per unit)")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting, e.g. spark.driver.memory=4g (repeatable)")
     args = parser.parse_args(argv)
-    result = run(args.workload, args.days, args.outbox, args.workers)
+    if args.engine == "spark":
+        if args.out is None:
+            parser.error("--engine spark needs --out DIR")
+        conf = dict(item.split("=", 1) for item in args.spark_conf)
+        result = run_spark(args.workload, args.days, args.out, args.spark_master, args.outbox,
+                           args.partitions, conf)
+    else:
+        result = run(args.workload, args.days, args.outbox, args.workers)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -195,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in ("fact_rows", "fact_seconds", "rows_per_s", "master_seconds", "workers",
-                "peak_rss_mb_total", "largest_unit", "largest_unit_share"):
-        table.add_row(key, f"{result[key]:,}")
+                "peak_rss_mb_total", "largest_unit", "largest_unit_share", "cores",
+                "largest_unit_seconds"):
+        if key in result:
+            table.add_row(key, f"{result[key]:,}")
     for name, rows in result["tables"].items():
         table.add_row(f"  {name}", f"{rows:,}")
     Console().print(table)

@@ -76,15 +76,15 @@ def test_export_failing_midway_keeps_whole_files_and_reruns_identically(
         with_outbox: Path, reference_export: dict[str, bytes], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     commits = []
-    original = parquet._MonthFile.commit
+    original = parquet.ParquetFile.commit
 
-    def disk_full(self: parquet._MonthFile) -> bool:
+    def disk_full(self: parquet.ParquetFile) -> bool:
         commits.append(self.path)
         if len(commits) == 5:
             raise OSError(errno.ENOSPC, "No space left on device")
         return original(self)
 
-    monkeypatch.setattr(parquet._MonthFile, "commit", disk_full)
+    monkeypatch.setattr(parquet.ParquetFile, "commit", disk_full)
     with pytest.raises(OSError, match="No space left"):
         export_monthly_parquet(with_outbox, tmp_path)
     monkeypatch.undo()
@@ -99,14 +99,14 @@ def test_export_killed_inside_a_file_leaves_no_partial_file_and_reruns_identical
     kill_when(_child(f"""
         import time
         from retail_datagen.export import parquet
-        original, calls = parquet._MonthFile.write, []
+        original, calls = parquet.ParquetFile.write, []
         def write(self, batch):
             original(self, batch)  # the batch is in the temporary file, not yet closed
             calls.append(1)
             if len(calls) == 5:
                 print("writing", flush=True)
                 time.sleep(120)
-        parquet._MonthFile.write = write
+        parquet.ParquetFile.write = write
         parquet.export_monthly_parquet({str(with_outbox)!r}, {str(tmp_path)!r})
     """), "writing")
     left = _files(tmp_path)

@@ -225,6 +225,7 @@ def master(
 
 
 # --- facts -------------------------------------------------------------------------------------
+Engine = StrEnum("Engine", ["local", "spark"])
 
 @app.command()
 def facts(
@@ -242,6 +243,13 @@ def facts(
         "--workers", min=1, metavar="N",
         help="Generation processes (performance.max_workers; default: the CPU count). "
              "The data do not depend on it.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="Write a Parquet lake into this folder instead of the "
+        "database (master data is read from the database).")] = None,
+    engine: Annotated[Engine, typer.Option(help="Run the units in local processes, or as "
+                                           "Spark tasks writing the lake (--out).")] = Engine.local,
+    spark_master: Annotated[str, typer.Option(
+        metavar="URL", help="The Spark master of --engine spark.")] = "local[*]",
 ) -> None:
     """Generate daily facts for a date range, then validate them (exit 1 if that fails)."""
     import asyncio
@@ -257,6 +265,15 @@ def facts(
     from retail_datagen.generators.fact_generators.core import resolve_fact_tables
 
     resolve_fact_tables(_split(tables) or None)  # a bad name must fail before --reset drops
+    if out is not None or engine is Engine.spark:
+        if reset or out is None:
+            raise typer.BadParameter("--reset drops database facts; for a lake use a new folder"
+                                     if reset else "--engine spark writes a lake: give --out DIR")
+        from retail_datagen.cli_lake import facts_to_lake
+
+        facts_to_lake(state, config, out, _day(start), last, _split(tables) or None, outbox,
+                      not no_validate, spark_master if engine is Engine.spark else None)
+        return
     if reset:
         # Before the generator is built: it refuses tables that differ from the contract,
         # which is what --reset repairs.
@@ -341,19 +358,29 @@ def validate(
     only: Annotated[str | None, typer.Option(
         "--only", metavar="INV-01,INV-07", help="Run only these checks.")] = None,
     as_json: Annotated[bool, _flag("--json", "Print the report as JSON.")] = False,
+    lake: Annotated[Path | None, typer.Option(
+        "--lake", metavar="DIR", help="Check a Parquet lake (its complete days) instead.")
+    ] = None,
 ) -> None:
     """Run the invariant checks and show every check (exit 1 if an error check fails, or if
     there are no fact rows to check)."""
     from retail_datagen.validation.invariants import run_invariants
 
     state = _state(ctx)
-    report = run_invariants(state.target(), _day(start), _day(end), only=_split(only) or None)
+    if lake is not None:
+        from retail_datagen.lake import validate_lake
+
+        report = validate_lake(lake, _day(start), _day(end), only=_split(only) or None)
+    else:
+        report = run_invariants(state.target(), _day(start), _day(end),
+                                only=_split(only) or None)
     result = report.to_dict()
     if not report.has_fact_rows:
         # Checks over no rows pass vacuously: say so instead of reporting "passed".
         scope = (f" from {_day(start) or 'the first day'} to {_day(end) or 'the last day'}"
                  if start or end else "")
-        message = f"no fact rows{scope} in {mask_secrets(state.target())}: nothing to validate"
+        source = lake if lake is not None else mask_secrets(state.target())
+        message = f"no fact rows{scope} in {source}: nothing to validate"
         result.update(passed=False, error_count=result["error_count"] + 1,
                       errors=[message, *result["errors"]])
     if as_json:
@@ -470,11 +497,18 @@ def _open_reader(target: str) -> tuple[Any, Any, set[str]]:
 
 
 @app.command()
-def status(ctx: typer.Context) -> None:
+def status(ctx: typer.Context, lake: Annotated[Path | None, typer.Option(
+        "--lake", metavar="DIR", help="Show a Parquet lake's progress per unit instead.")
+        ] = None) -> None:
     """Show the generated range, row counts, outbox counts and generator metadata."""
     from retail_datagen.db import schema
 
     state = _state(ctx)
+    if lake is not None:
+        from retail_datagen.cli_lake import show_lake_status
+
+        show_lake_status(state, lake)
+        return
     target = state.target()
     handle, rows, existing = _open_reader(target)
     try:

@@ -9,26 +9,25 @@ strings, as DuckDB sorts), and the columns keep their contract types: DECIMAL(18
 
 Files are streamed batch by batch into a temporary file in the target folder, which then
 atomically replaces the month file, so readers see either the old or the new file, never a
-partial one.
+partial one. The writer and its options are the lake's (:mod:`retail_datagen.lake.writer`).
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from datetime import date, datetime
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from retail_datagen.db import duckdb_engine, schema
 from retail_datagen.db.target import Session, open_bind
+from retail_datagen.lake.writer import ParquetFile
 
 DEFAULT_OUT_DIR = "data/export"
 # Rows per Arrow batch read from the database and per Parquet row group write.
@@ -64,43 +63,6 @@ def _logical_names(tables: Iterable[str] | None) -> list[str]:
         tables = [tables]
     # logical_fact_name raises UnknownTableError (listing the valid names) before any write.
     return list(dict.fromkeys(schema.logical_fact_name(name) for name in tables))
-
-
-class _MonthFile:
-    """A Parquet writer that creates its temporary file on the first batch only."""
-
-    def __init__(self, path: pathlib.Path, arrow_schema: pa.Schema) -> None:
-        self.path, self.schema = path, arrow_schema
-        self.tmp: pathlib.Path | None = None
-        self.writer: pq.ParquetWriter | None = None
-
-    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
-        if batch.num_rows == 0:
-            return
-        if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                       dir=self.path.parent)
-            os.close(fd)
-            self.tmp = pathlib.Path(tmp)
-            self.writer = pq.ParquetWriter(self.tmp, self.schema)
-        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-        self.writer.write_table(table.cast(self.schema))
-
-    def commit(self) -> bool:
-        if self.writer is None or self.tmp is None:
-            return False
-        self.writer.close()
-        os.replace(self.tmp, self.path)
-        return True
-
-    def discard(self) -> None:
-        if self.writer is not None:
-            with suppress(Exception):
-                self.writer.close()
-        if self.tmp is not None:
-            with suppress(FileNotFoundError):
-                self.tmp.unlink()
 
 
 def _reader(result: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
@@ -206,7 +168,7 @@ def export_monthly_parquet(
                       else _sql_months(bind, logical, low, high))
             for month, batches in months:
                 path = root / db_name / f"{db_name}_{month:%Y-%m}.parquet"
-                out = _MonthFile(path, arrow_schema)
+                out = ParquetFile(path, arrow_schema)
                 try:
                     for batch in batches:
                         out.write(batch)
