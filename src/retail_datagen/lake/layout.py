@@ -22,18 +22,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from retail_datagen.db import schema
+
 METADATA_FILE = "_metadata.json"
 STATE_DIR = "_state"
 #: The state tables of a unit after each day (the initial inventory is written once).
-STATE_TABLES: tuple[str, ...] = (
-    "gen_state_inventory",
-    "gen_state_shipments",
-    "gen_state_shipment_lines",
-    "gen_state_trucks",
-    "gen_state_supplier_orders",
-    "gen_state_campaigns",
-    "gen_state_pending_returns",
-)
+STATE_TABLES: tuple[str, ...] = tuple(
+    name for name in schema.STATE_TABLES if name.startswith("gen_state_"))
 INITIAL_INVENTORY = "gen_initial_inventory"
 
 

@@ -11,10 +11,7 @@ caller ends them) and exit by themselves when the calling process dies, even by 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
-import signal
-import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import date
@@ -22,31 +19,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from retail_datagen.generators.fact_generators.process_pool import start_worker_process
 from retail_datagen.generators.fact_generators.unit_day import StaticInputs
 
 _static: StaticInputs | None = None
 
 
-def _exit_with_the_caller() -> None:
-    """End this worker when the calling process ends, however it ends."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()
-        os._exit(1)
-
-    threading.Thread(target=watch, name="caller-watch", daemon=True).start()
-
-
 def _init_worker(static_pickle: bytes) -> None:
     global _static
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_the_caller()
-    static = pickle.loads(static_pickle)
-    static.store_workers = 1
-    _static = static
+    _static = start_worker_process(static_pickle)
 
 
 def _run_unit(out: Path, unit: int, start: date, end: date) -> pa.Table:

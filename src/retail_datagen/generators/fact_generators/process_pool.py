@@ -120,9 +120,9 @@ def decode_result(payload: dict[str, Any]) -> DayResult:
 _static: StaticInputs | None = None
 
 
-def _exit_with_the_writer() -> None:
-    """End this worker when the writer process ends, however it ends (even SIGKILL): an idle
-    worker would otherwise wait on the task queue forever."""
+def _exit_with_the_parent() -> None:
+    """End this worker when the process that started it ends, however it ends (even SIGKILL):
+    an idle worker would otherwise wait on the task queue forever."""
     parent = multiprocessing.parent_process()
     if parent is None:
         return
@@ -131,18 +131,24 @@ def _exit_with_the_writer() -> None:
         parent.join()
         os._exit(1)
 
-    threading.Thread(target=watch, name="writer-watch", daemon=True).start()
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def start_worker_process(static_pickle: bytes) -> StaticInputs:
+    """What every pool worker does first: leave SIGINT to its parent (Ctrl-C reaches the whole
+    process group; the parent ends the workers), exit with the parent, and unpickle the
+    static inputs once, with per-store work on one thread."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_the_parent()
+    static = pickle.loads(static_pickle)
+    static.store_workers = 1
+    return static
 
 
 def _init_worker(static_pickle: bytes) -> None:
     """Pool initializer: the static inputs, once per worker process."""
     global _static
-    # Ctrl-C reaches the whole process group: the writer handles it and ends the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_the_writer()
-    static = pickle.loads(static_pickle)
-    static.store_workers = 1
-    _static = static
+    _static = start_worker_process(static_pickle)
 
 
 def _run_unit_day(unit: int, day: date, state: CarriedState | None) -> dict[str, Any]:
@@ -341,4 +347,11 @@ class ProcessPoolDays:
                 process.join()
 
 
-__all__ = ["ProcessPoolDays", "decode_result", "encode_result", "ipc_to_table", "table_to_ipc"]
+__all__ = [
+    "ProcessPoolDays",
+    "decode_result",
+    "encode_result",
+    "ipc_to_table",
+    "start_worker_process",
+    "table_to_ipc",
+]
