@@ -147,7 +147,7 @@ def test_a_failing_unit_fails_the_run_naming_its_cause(spark_sessions, week_conf
         generate_lake_spark(spark, week_config, out, first + timedelta(days=1), TEST_WEEK[1])
 
 
-def test_starter_days_on_spark_equal_the_duckdb_target(spark_sessions, tmp_path_factory):
+def test_starter_days_on_spark_equal_the_pool_lake_and_the_duckdb_target(spark_sessions, tmp_path_factory):
     folder = tmp_path_factory.mktemp("starter")
     data = create_default_config().model_dump(mode="json", by_alias=True)
     data["paths"] = {"dict": str(folder / "dictionaries"), "master": str(folder / "master"),
@@ -158,6 +158,9 @@ def test_starter_days_on_spark_equal_the_duckdb_target(spark_sessions, tmp_path_
     summary = generate_lake_spark(spark, config, folder / "lake", *STARTER_DAYS)
     assert lake_hashes(folder / "lake") == table_hashes(folder / "retail.duckdb")
     assert summary.partitions == config.volume.dcs + 1
+    # The local process pool writes the same files, byte for byte.
+    generate_lake(config, folder / "pool", *STARTER_DAYS, workers=2)
+    assert folder_digest(folder / "pool") == folder_digest(folder / "lake")
 
 
 # -- reading the lake back with Spark -----------------------------------------------------------
