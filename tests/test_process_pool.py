@@ -135,6 +135,18 @@ async def _when_hanging(task: asyncio.Future, marker: Path) -> int:
     raise AssertionError("no worker reached the faulty unit-day")
 
 
+async def _hanging_after_the_day_before(gen: FactDataGenerator, marker: Path,
+                                        committed: threading.Event
+                                        ) -> tuple[asyncio.Future, int]:
+    """Start the range; return its task and the hanging worker's pid once the day before the
+    fault day is committed (so only the fault day is unfinished)."""
+    task = asyncio.ensure_future(gen.generate_historical_data(START, END, validate=False))
+    pid = await _when_hanging(task, marker)
+    while not committed.is_set():
+        await asyncio.sleep(0.02)
+    return task, pid
+
+
 def _rerun_equals_reference(folder: Path, reference: Hashes) -> None:
     continue_in_new_process(folder)
     assert hashes(folder) == reference
@@ -148,10 +160,7 @@ def test_a_killed_worker_fails_its_day_and_a_rerun_ends_identical(
     on_day(gen, "_write_day", BEFORE_FAULT, after=lambda *_: committed.set())
 
     async def drive() -> GenerationError:
-        task = asyncio.ensure_future(gen.generate_historical_data(START, END, validate=False))
-        pid = await _when_hanging(task, marker)
-        while not committed.is_set():  # the day before is whole; the fault day is not
-            await asyncio.sleep(0.02)
+        task, pid = await _hanging_after_the_day_before(gen, marker, committed)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(GenerationError) as raised:
             await task
@@ -190,11 +199,8 @@ def test_cancelling_ends_the_workers_and_keeps_whole_days(
     on_day(gen, "_write_day", BEFORE_FAULT, after=lambda *_: committed.set())
 
     async def drive() -> None:
-        task = asyncio.ensure_future(gen.generate_historical_data(START, END, validate=False))
-        await _when_hanging(task, marker)
-        while not committed.is_set():  # cancel while only the workers are busy
-            await asyncio.sleep(0.02)
-        task.cancel()
+        task, _ = await _hanging_after_the_day_before(gen, marker, committed)
+        task.cancel()  # while only the workers are busy
         with pytest.raises(asyncio.CancelledError):
             await task
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from retail_datagen.db import schema
 from retail_datagen.db.schema import DIM_TABLES, duckdb_columns, table
-from retail_datagen.errors import SchemaContractError, SchemaMismatchError
+from retail_datagen.errors import SchemaContractError, SchemaMismatchError, UnknownTableError
 
 #: The trace-id column generator batches carry when outbox events are built (not a contract column).
 TRACE_ID = "TraceId"
@@ -22,6 +22,18 @@ TRACE_ID = "TraceId"
 # Longest list of positional differences reported per table; after a dropped column every later
 # position differs, and the missing/unexpected lines already say what happened.
 _MAX_POSITION_DIFFS = 5
+
+
+def require_state_table(name: str, operation: str) -> None:
+    """Refuse ``operation`` (upsert, replace, retain) on anything but a ``gen_*`` state table.
+
+    Raises:
+        UnknownTableError: ``name`` is not a state table; the message lists the valid names.
+    """
+    if name not in schema.STATE_TABLES:
+        raise UnknownTableError(
+            f"{operation} needs a generator-state table, got {name!r}; valid names are: "
+            + ", ".join(schema.STATE_TABLES))
 
 
 def checked_columns(name: str, data: pa.Table) -> list[str]:

@@ -16,10 +16,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from retail_datagen.db.contract import check_existing_tables, checked_columns
+from retail_datagen.db.contract import (
+    check_existing_tables,
+    checked_columns,
+    require_state_table,
+)
 from retail_datagen.db.schema import (
     CONTRACT_TABLES,
-    STATE_TABLES,
     db_table_name,
     duckdb_ddl,
     quote_ident,
@@ -27,7 +30,6 @@ from retail_datagen.db.schema import (
 from retail_datagen.errors import (
     DatabaseError,
     DatabaseLockedError,
-    UnknownTableError,
 )
 
 MEMORY = ":memory:"
@@ -248,11 +250,7 @@ def upsert_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> i
         UnknownTableError: ``name`` is not a ``gen_*`` state table (only those carry a key).
         SchemaContractError: The batch has a column the table does not have.
     """
-    if name not in STATE_TABLES:
-        raise UnknownTableError(
-            f"upsert needs a generator-state table, got {name!r}; valid names are: "
-            + ", ".join(STATE_TABLES)
-        )
+    require_state_table(name, "upsert")
     return _insert_from_arrow(con, name, data, "INSERT OR REPLACE")
 
 
@@ -278,11 +276,7 @@ def replace_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> 
         UnknownTableError: ``name`` is not a ``gen_*`` state table.
         SchemaContractError: The batch has a column the table does not have.
     """
-    if name not in STATE_TABLES:
-        raise UnknownTableError(
-            f"replace needs a generator-state table, got {name!r}; valid names are: "
-            + ", ".join(STATE_TABLES)
-        )
+    require_state_table(name, "replace")
     checked_columns(db_table_name(name), data)
     con.execute(f"DROP TABLE IF EXISTS {quote_ident(db_table_name(name))}")
     con.execute(duckdb_ddl(name))
@@ -309,11 +303,7 @@ def retain_rows(con: duckdb.DuckDBPyConnection, name: str, condition: str,
     Raises:
         UnknownTableError: ``name`` is not a ``gen_*`` state table.
     """
-    if name not in STATE_TABLES:
-        raise UnknownTableError(
-            f"retain needs a generator-state table, got {name!r}; valid names are: "
-            + ", ".join(STATE_TABLES)
-        )
+    require_state_table(name, "retain")
     db_name = quote_ident(db_table_name(name))
     kept = quote_ident(f"_retail_datagen_kept_{os.getpid()}_{next(_VIEW_IDS)}")
     con.execute(f"CREATE TEMPORARY TABLE {kept} AS SELECT * FROM {db_name} WHERE {condition}",

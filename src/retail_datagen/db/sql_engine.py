@@ -47,12 +47,15 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
 
 from retail_datagen.db import pg_copy, schema
-from retail_datagen.db.contract import check_existing_tables, checked_columns
+from retail_datagen.db.contract import (
+    check_existing_tables,
+    checked_columns,
+    require_state_table,
+)
 from retail_datagen.db.pg_copy import COPY_BATCH_ROWS
 from retail_datagen.errors import (
     DatabaseError,
     SchemaContractError,
-    UnknownTableError,
 )
 
 #: Rows per ``execute(insert(t), rows)`` call on dialects without a bulk path.
@@ -448,10 +451,7 @@ class SqlTarget:
             UnknownTableError: ``name`` is not a ``gen_*`` state table.
             SchemaContractError: The batch has a column the table does not have.
         """
-        if name not in schema.STATE_TABLES:
-            raise UnknownTableError(
-                f"upsert needs a generator-state table, got {name!r}; valid names are: "
-                + ", ".join(schema.STATE_TABLES))
+        require_state_table(name, "upsert")
         checked_columns(name, data)
         if data.num_rows == 0:
             return 0
@@ -469,10 +469,7 @@ class SqlTarget:
         Raises:
             UnknownTableError: ``name`` is not a ``gen_*`` state table.
         """
-        if name not in schema.STATE_TABLES:
-            raise UnknownTableError(
-                f"replace needs a generator-state table, got {name!r}; valid names are: "
-                + ", ".join(schema.STATE_TABLES))
+        require_state_table(name, "replace")
         self.execute(f"DELETE FROM {schema.quote_ident(name)}")
         return self.append(name, data)
 
@@ -482,10 +479,7 @@ class SqlTarget:
         Raises:
             UnknownTableError: ``name`` is not a ``gen_*`` state table.
         """
-        if name not in schema.STATE_TABLES:
-            raise UnknownTableError(
-                f"retain needs a generator-state table, got {name!r}; valid names are: "
-                + ", ".join(schema.STATE_TABLES))
+        require_state_table(name, "retain")
         self.execute(f"DELETE FROM {schema.quote_ident(name)} WHERE NOT ({condition})", params)
 
     def set_threads(self, threads: int) -> None:
