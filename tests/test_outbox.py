@@ -717,3 +717,12 @@ def test_pg_drain_to_jsonl(pg_engine):
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == total and {e["hub"] for e in lines} == {"hub-1"}
     assert counts(pg_engine)["sent"] == total
+
+
+def test_event_units_read_each_key_kind_whatever_the_unit_size():
+    # A unit with two stores (ids 1 and 2, both of DC 7) still sees dc:16 and orders of DC 12.
+    from retail_datagen.streaming.outbox_rows import event_units
+
+    keys = pa.array(["store:2", "dc:16", "order:ONL2024030400120000001", "campaign:C1", "store:1"])
+    units = event_units(keys, np.array([7, 7], dtype=np.int64))
+    assert units.tolist() == [7, 16, 12, 0, 7]

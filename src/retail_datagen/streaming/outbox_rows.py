@@ -191,7 +191,10 @@ def event_units(partition_key: pa.Array, store_unit: np.ndarray) -> np.ndarray:
                                   "0"), pa.int64()).to_numpy(zero_copy_only=False)
     kind_np = kind.to_numpy(zero_copy_only=False)
     store = np.asarray(store_unit, dtype=np.int64)
-    return np.where(kind_np == "store", store[np.maximum(number, 1) - 1],
+    is_store = kind_np == "store"
+    # Only store rows index the store table: a dc:N key may exceed the unit's store count.
+    store_of_row = store[np.where(is_store, number, 1) - 1]
+    return np.where(is_store, store_of_row,
                     np.where(kind_np == "dc", number, order_dc)).astype(np.int64)
 
 
