@@ -193,7 +193,7 @@ def capture_cancel_flag(gen: Any) -> dict[str, threading.Event]:
     original = gen._write_day
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        seen["flag"] = args[4]
+        seen["flag"] = args[2]
         return original(*args, **kwargs)
 
     gen._write_day = wrapped

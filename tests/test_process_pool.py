@@ -37,6 +37,7 @@ from pool_fixtures import FaultyStatic, descendants, wait_until_ended, worker_pi
 from retail_datagen.config.settings import create_test_config
 from retail_datagen.errors import GenerationError
 from retail_datagen.generators.fact_generators import FactDataGenerator
+from retail_datagen.generators.fact_generators.result_files import result_folder_base
 from test_unit_executor import _all_hashes
 
 CLI = Path(sys.executable).parent / "retail-datagen"
@@ -76,6 +77,7 @@ def test_every_worker_count_equals_the_in_process_executor(
         tmp_path: Path) -> None:
     actual = _week(fresh_folder(master_db, tmp_path), workers=workers)
     assert _differing(in_process_week, actual) == []
+    assert _result_folders(os.getpid()) == []
 
 
 def test_a_range_split_into_two_calls_equals_one_call(
@@ -171,6 +173,7 @@ def test_a_killed_worker_fails_its_day_and_a_rerun_ends_identical(
         assert error.day == FAULT_DAY and "worker process ended" in str(error), error
         check_target_whole_days(gen._target, BEFORE_FAULT)
         assert wait_until_ended(worker_pids(marker)) == set()
+        assert _result_folders(os.getpid()) == []
     finally:
         gen.close()
     _rerun_equals_reference(folder, reference_hashes)
@@ -208,6 +211,7 @@ def test_cancelling_ends_the_workers_and_keeps_whole_days(
         asyncio.run(drive())
         check_target_whole_days(gen._target, BEFORE_FAULT)
         assert wait_until_ended(worker_pids(marker)) == set()
+        assert _result_folders(os.getpid()) == []
     finally:
         gen.close()
     _rerun_equals_reference(folder, reference_hashes)
@@ -250,5 +254,10 @@ def test_a_killed_writer_leaves_whole_days_and_no_worker(
         if child.poll() is None:
             child.kill()
     assert wait_until_ended(below) == set()
+    assert _result_folders(child.pid) == []  # the workers removed the writer's result files
     check_duckdb_whole_days(folder / "retail.duckdb", BEFORE_FAULT)
     _rerun_equals_reference(folder, reference_hashes)
+
+
+def _result_folders(writer_pid: int) -> list[Path]:
+    return sorted(result_folder_base().glob(f"retail-datagen-{writer_pid}-*"))

@@ -281,6 +281,8 @@ def test_duckdb_ddl_keys_per_table_kind() -> None:
     assert 'PRIMARY KEY ("unit_id", "node_type", "node_id", "product_id")' in schema.duckdb_ddl(
         "gen_state_inventory"
     )
+    # Written once, never upserted: no index to build over a million rows.
+    assert "PRIMARY KEY" not in schema.duckdb_ddl("gen_initial_inventory")
 
 
 def test_duckdb_ddl_creates_every_table(tmp_path) -> None:

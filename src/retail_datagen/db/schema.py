@@ -9,7 +9,9 @@ Keys and constraints differ per dialect (fact-tables.md §0):
 
 * The metadata declares every primary key, every dimension FK, the outbox ``UNIQUE(trace_id)``
   and the outbox index; ``metadata.create_all`` (PostgreSQL and other dialects) creates them all.
-* The DuckDB DDL declares the primary keys of the dimension and ``gen_*`` tables only. Fact
+* The DuckDB DDL declares the primary keys of the dimension and ``gen_*`` tables only, except
+  ``gen_initial_inventory``: written once and never upserted, it needs no index, and building
+  one over its million rows (on the starter network) cost more than writing them. Fact
   tables and the outbox get no key, FK, UNIQUE or index, for append speed and memory. The
   dimension tables get no FK either: DuckDB checks FKs row by row and forbids replacing a
   referenced parent, which would slow the master-data bulk load and block ``force`` rewrites.
@@ -569,11 +571,16 @@ def _default_sql(column: Column) -> str:
     raise TypeError(f"unsupported server default on {column}")
 
 
+#: State tables written whole once: DuckDB keeps no index on their key.
+_UNINDEXED = frozenset({"gen_initial_inventory"})
+
+
 def duckdb_ddl(name: str) -> str:
     """Render the DuckDB ``CREATE TABLE IF NOT EXISTS`` statement of a table.
 
     Fact tables and the outbox declare no key, FK, UNIQUE or index; dimension and ``gen_*``
-    tables declare their primary key only (see the module docstring for why).
+    tables declare their primary key only, but for ``gen_initial_inventory`` (see the module
+    docstring for why).
 
     Args:
         name: A logical or database table name.
@@ -591,7 +598,7 @@ def duckdb_ddl(name: str) -> str:
         + _default_sql(c)
         for c in tbl.c
     ]
-    if tbl.name in DIM_TABLES or tbl.name in STATE_TABLES:
+    if (tbl.name in DIM_TABLES or tbl.name in STATE_TABLES) and tbl.name not in _UNINDEXED:
         pk = ", ".join(quote_ident(c) for c in _PRIMARY_KEYS[tbl.name])
         parts.append(f"PRIMARY KEY ({pk})")
     body = ",\n    ".join(parts)

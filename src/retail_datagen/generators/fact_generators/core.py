@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -68,8 +69,8 @@ class InProcessDays:
     """Days generated in this process, each one day ahead of the writer: day d + 1 is
     generated on a thread while day d is written (generation needs only d's state).
 
-    The same protocol as ``process_pool.ProcessPoolDays``: ``await next_day(i)``, then
-    ``committed(i)`` once written.
+    The same protocol as ``process_pool.ProcessPoolDays``: ``day_parts(i)``, then
+    ``committed(i)`` once written; here a day is one part, facts and state together.
     """
 
     def __init__(self, generate: Any, days: list[date], state: CarriedState | None) -> None:
@@ -85,13 +86,13 @@ class InProcessDays:
         if self._upcoming is not None and not self._upcoming.done():
             self._upcoming.cancel()
 
-    async def next_day(self, index: int) -> DayResult:
+    async def day_parts(self, index: int) -> AsyncIterator[DayResult]:
         result = await self._upcoming
         following = index + 1
         self._upcoming = (asyncio.ensure_future(self._generate(self._days[following],
                                                                result.state))
                           if following < len(self._days) else None)
-        return result
+        yield result
 
     def committed(self, index: int) -> None:
         """Nothing waits for commits here: generation is always one day ahead."""
@@ -151,13 +152,10 @@ class FactDataGenerator(
         self._store_workers = max(1, config.performance.get_max_workers() - 1)
         self._target.set_threads(self._store_workers)
         if self._target.dialect == "duckdb":
-            # Checkpoint every few days rather than at every daily commit: the same data is
-            # compressed once in larger row groups, and the WAL bounds the memory it holds.
-            self._target.execute("SET checkpoint_threshold = '256MB'")
             # DuckDB's cache of written blocks would otherwise grow with the database; the
             # engine never reads facts back, so a fixed budget keeps memory flat over a year.
             # A day's transaction must still fit: about 1 MB per store (15,000 rows a day).
-            limit_mb = max(512, config.volume.stores)
+            limit_mb = max(256, config.volume.stores)
             self._target.execute(f"SET memory_limit = '{limit_mb}MB'")
             # Facts are read back by key (every reader orders explicitly), never by
             # position, so DuckDB may append without keeping the batch order.
@@ -292,11 +290,9 @@ class FactDataGenerator(
                 self._send_throttled_progress_update(
                     number, f"Generating {day} (day {number}/{len(days)})",
                     progress=(number - 1) / len(days), table_counts=dict(counts))
-                result = await source.next_day(number - 1)
-                written = await self._write_result(day, result)
+                written, events = await self._write_result(day, source.day_parts(number - 1))
                 source.committed(number - 1)
-                outbox_events += result.outbox.num_rows if result.outbox is not None else 0
-                del result
+                outbox_events += events
                 release_free_memory()
                 for name, rows in written.items():
                     counts[name] += rows
@@ -397,38 +393,55 @@ class FactDataGenerator(
         except Exception as exc:
             raise GenerationError(f"generating {day} failed: {exc}", day=day) from exc
 
-    async def _write_result(self, day: date, result: DayResult) -> dict[str, int]:
-        """Commit one generated day; a cancellation before COMMIT rolls it back.
+    async def _write_result(self, day: date, parts: AsyncIterator[DayResult]
+                            ) -> tuple[dict[str, int], int]:
+        """Commit one day from its parts as the executor hands them out; a failure of the
+        executor or a cancellation before COMMIT rolls the day back.
 
-        The in-memory state and its day move together, at the commit only, so whatever ends
-        a call, the next one continues from the state of the last committed day.
+        Returns the rows written per logical table and the outbox events. The in-memory
+        state and its day move together, at the commit only, so whatever ends a call, the
+        next one continues from the state of the last committed day.
         """
         cancelled = threading.Event()
+        feed: queue.SimpleQueue[DayResult | None] = queue.SimpleQueue()
         write = asyncio.ensure_future(asyncio.to_thread(
-            self._write_day, day, result.batches, result.state_writes, result.outbox,
-            cancelled))
+            self._write_day, day, _fed_parts(feed), cancelled))
+        state: CarriedState | None = None
+        events = 0
         try:
+            try:
+                async with contextlib.aclosing(parts):
+                    async for part in parts:
+                        feed.put(part)
+                        events += part.outbox.num_rows if part.outbox is not None else 0
+                        state = part.state if part.state is not None else state
+            except BaseException:
+                cancelled.set()  # the day is abandoned: the write rolls back
+                raise
+            finally:
+                feed.put(None)
             written = await asyncio.shield(write)
-        except asyncio.CancelledError:
+        except BaseException as exc:
             cancelled.set()
             # The write thread uses this object's connection until it ends: however often the
             # caller cancels, return only then, so no transaction outlives the call.
             while not write.done():
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait([write])
-            if write.cancelled():
-                raise
-            error = write.exception()
-            if error is None:  # committed before it saw the cancellation
-                self._state, self._state_last_day = result.state, day
-            elif not isinstance(error, _Cancelled):
+            error = None if write.cancelled() else write.exception()
+            if error is None and not write.cancelled():  # committed before it saw the end
+                self._state, self._state_last_day = state, day
+            if error is not None and not isinstance(error, _Cancelled) and (
+                    error is exc or isinstance(exc, asyncio.CancelledError)):
                 raise GenerationError(f"writing {day} failed: {error}", day=day) from error
             raise
-        except Exception as exc:
-            raise GenerationError(f"writing {day} failed: {exc}", day=day) from exc
-        self._state, self._state_last_day = result.state, day
-        return written
+        self._state, self._state_last_day = state, day
+        return written, events
 
+
+def _fed_parts(feed: queue.SimpleQueue) -> Iterator[DayResult]:
+    """The parts put on ``feed`` until None (read on the write thread)."""
+    return iter(feed.get, None)
 
 
 __all__ = ["FactDataGenerator", "config_metadata_rows"]

@@ -150,7 +150,8 @@ class ResolvedEvents:
 
 @dataclass
 class DayResult:
-    """What ``_generate_day`` hands to ``_write_day``."""
+    """What ``_generate_day`` hands to ``_write_day``: a day, a unit-day, or a part of a day
+    (its facts only: ``state`` and ``state_writes`` None)."""
 
     batches: dict[str, list[pa.Table]]  # included logical table -> PascalCase parts
     state: Any  # state.CarriedState

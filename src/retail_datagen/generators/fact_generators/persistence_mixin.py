@@ -8,7 +8,7 @@ them, together with the carried state and the watermark, in one transaction per 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -20,6 +20,8 @@ from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
 from retail_datagen.db.contract import map_batch
 from retail_datagen.db.target import Target
+from retail_datagen.errors import GenerationError
+from retail_datagen.generators.fact_generators.day_types import DayResult
 from retail_datagen.generators.fact_generators.utils_mixin import US_PER_HOUR, day_start_us
 from retail_datagen.streaming.outbox_rows import build_outbox_rows
 
@@ -122,34 +124,49 @@ class PersistenceMixin:
                                         schema.OUTBOX_TABLE, *schema.STATE_TABLES))
             self._tables_created = True
 
-    def _write_day(self, day: date, batches: Mapping[str, list[pa.Table]], state: StateWrites,
-                   outbox: pa.Table | None, cancelled: threading.Event | None = None
-                   ) -> dict[str, int]:
-        """Write one day in one transaction: facts, outbox, state, day log and watermark.
+    def _write_day(self, day: date, parts: Iterable[DayResult],
+                   cancelled: threading.Event | None = None) -> dict[str, int]:
+        """Write one day in one transaction: facts and outbox part by part as ``parts`` yields
+        them, then the state of the last part (the one whose ``state_writes`` is set), the
+        day log and the watermark.
 
-        Returns the rows written per logical table.
+        ``parts`` may block until the executor has the next part and may raise to abandon
+        the day; either way nothing of the day is committed unless all of it is. Returns the
+        rows written per logical table.
         """
         target = self._target
-        # batch_hours chunks only SQLAlchemy inserts; DuckDB appends a table's day at once.
+        # batch_hours chunks only SQLAlchemy inserts; DuckDB appends a table's part at once.
         batch_hours = None if target.dialect == "duckdb" else self.config.performance.batch_hours
         counts: dict[str, int] = {}
+        state: StateWrites | None = None
+        outbox = False
         self._ensure_tables()
         with target.transaction():
-            for name, parts in batches.items():
-                mapped = pa.concat_tables([self._map_field_names_for_db(name, part)
-                                           for part in parts])
-                target.append(name, mapped, None if batch_hours is None
-                              else hour_bounds(mapped, day, batch_hours))
-                counts[name] = mapped.num_rows
-                self._emit_table_progress(name, 1.0, f"Writing {name} ({mapped.num_rows:,})",
-                                          {name: mapped.num_rows})
-            if outbox is not None and outbox.num_rows:
-                target.append(schema.OUTBOX_TABLE, outbox)
+            for part in parts:
+                for name, tables in part.batches.items():
+                    # One mapping per table and part, not per unit-day: the unit-days of a
+                    # part share their generator schema (up to the types of empty columns).
+                    mapped = self._map_field_names_for_db(
+                        name, pa.concat_tables(tables, promote_options="permissive"))
+                    target.append(name, mapped, None if batch_hours is None
+                                  else hour_bounds(mapped, day, batch_hours))
+                    counts[name] = counts.get(name, 0) + mapped.num_rows
+                    self._emit_table_progress(name, 1.0, f"Writing {name} ({counts[name]:,})",
+                                              {name: counts[name]})
+                if part.outbox is not None:
+                    outbox = True
+                    if part.outbox.num_rows:
+                        target.append(schema.OUTBOX_TABLE, part.outbox)
+                state = part.state_writes if part.state_writes is not None else state
+            if cancelled is not None and cancelled.is_set():
+                raise _Cancelled
+            if state is None:
+                raise GenerationError(f"the parts of {day} carry no state to write", day=day)
             self._write_state(day, state)
             log = pa.table({
                 "day": pa.array([day], pa.date32()),
                 "included_tables": [",".join(sorted(self._included_tables))],
-                "outbox": [outbox is not None],
+                "outbox": [outbox],
                 "row_count": pa.array([sum(counts.values())], pa.int64()),
             })
             target.upsert("gen_day_log", log)
@@ -204,7 +221,8 @@ def drop_fact_tables(target: Target) -> None:
 
 
 class _Cancelled(Exception):
-    """Raised inside the day's transaction when the caller was cancelled before COMMIT."""
+    """Raised inside the day's transaction when the caller was cancelled or the day abandoned
+    before COMMIT."""
 
 
 def config_metadata_rows(config: RetailConfig) -> pa.Table:

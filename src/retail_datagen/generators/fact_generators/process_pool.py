@@ -10,10 +10,10 @@ Design:
   worker receives the pickled :class:`StaticInputs` once (the pool's initializer), runs
   per-store work on one thread (``store_workers = 1``) and ignores SIGINT: the writer decides
   when workers end and terminates them.
-* **What crosses the process boundary.** A task carries (unit, day, the unit's state after the
-  day before); the state is numpy arrays and Arrow tables, pickled whole. A result returns
-  every batch, state row table and the outbox as Arrow IPC stream buffers
-  (:func:`encode_result`), never Python rows, plus the unit's next state.
+* **What crosses the process boundary.** Files in shared memory (``result_files``): a worker
+  writes every batch, state row table and the outbox of a unit-day as Arrow IPC streams into
+  one file, which the writer maps and reads zero-copy, and the unit's next state into a
+  pickle file that the unit's next task reads. The pipe carries only names and byte spans.
 * **Schedule.** Units are submitted largest first (``StaticInputs.units``). A unit submits
   day k + 1 as soon as its day k arrived, unless k + 1 lies more than one day ahead of the
   oldest uncommitted day; then it waits for the commit that allows it. So at most two days
@@ -37,23 +37,28 @@ import pickle
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import fields
 from datetime import date
-from typing import Any
-
-import pyarrow as pa
+from pathlib import Path
 
 from retail_datagen.errors import GenerationError
 from retail_datagen.generators.fact_generators.day_types import DayResult
-from retail_datagen.generators.fact_generators.persistence_mixin import StateWrites
+from retail_datagen.generators.fact_generators.result_files import (
+    ResultFile,
+    make_result_folder,
+    read_result,
+    remove_result_folder,
+    take_state,
+    write_result,
+)
 from retail_datagen.generators.fact_generators.state import CarriedState
 from retail_datagen.generators.fact_generators.unit_day import (
     StaticInputs,
     generate_unit_day,
     merge_unit_days,
+    merge_unit_facts,
 )
 from retail_datagen.generators.fact_generators.units import split_state
 from retail_datagen.generators.fact_generators.utils_mixin import release_free_memory
@@ -61,102 +66,58 @@ from retail_datagen.generators.fact_generators.utils_mixin import release_free_m
 #: How long a terminated worker may take to exit before it is killed.
 _TERMINATE_TIMEOUT_S = 5.0
 
-# --- Arrow IPC encoding ---------------------------------------------------------------------
-
-
-def table_to_ipc(table: pa.Table) -> bytes:
-    """One Arrow IPC stream holding ``table`` (schema and metadata included)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def ipc_to_table(data: bytes) -> pa.Table:
-    """The table of :func:`table_to_ipc` (zero-copy over ``data``)."""
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-
-
-def _encode_optional(table: pa.Table | None) -> bytes | None:
-    return None if table is None else table_to_ipc(table)
-
-
-def _decode_optional(data: bytes | None) -> pa.Table | None:
-    return None if data is None else ipc_to_table(data)
-
-
-def encode_result(result: DayResult) -> dict[str, Any]:
-    """A unit-day's result for the trip to the writer: every table as Arrow IPC bytes.
-
-    The unit's next state stays a :class:`CarriedState` (arrays, not rows).
-    """
-    writes = {f.name: getattr(result.state_writes, f.name) for f in fields(StateWrites)}
-    return {
-        "batches": {name: [table_to_ipc(t) for t in parts]
-                    for name, parts in result.batches.items()},
-        "writes": {name: (_encode_optional(value) if value is None
-                          or isinstance(value, pa.Table) else value)
-                   for name, value in writes.items()},
-        "outbox": _encode_optional(result.outbox),
-        "state": result.state,
-    }
-
-
-def decode_result(payload: dict[str, Any]) -> DayResult:
-    """The :class:`DayResult` of :func:`encode_result`."""
-    writes = {name: ipc_to_table(value) if isinstance(value, bytes) else value
-              for name, value in payload["writes"].items()}
-    return DayResult(
-        batches={name: [ipc_to_table(b) for b in parts]
-                 for name, parts in payload["batches"].items()},
-        state=payload["state"],
-        state_writes=StateWrites(**writes),
-        outbox=_decode_optional(payload["outbox"]),
-    )
-
-
 # --- the worker side ------------------------------------------------------------------------
 
 _static: StaticInputs | None = None
+_result_folder: Path | None = None
 
 
-def _exit_with_the_parent() -> None:
+def _exit_with_the_parent(result_folder: Path | None) -> None:
     """End this worker when the process that started it ends, however it ends (even SIGKILL):
-    an idle worker would otherwise wait on the task queue forever."""
+    an idle worker would otherwise wait on the task queue forever. The pool's result folder
+    goes with it: nobody else is left to remove it."""
     parent = multiprocessing.parent_process()
     if parent is None:
         return
 
     def watch() -> None:
         parent.join()
+        if result_folder is not None:
+            remove_result_folder(result_folder)
         os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def start_worker_process(static_pickle: bytes) -> StaticInputs:
+def start_worker_process(static_pickle: bytes, result_folder: Path | None = None
+                         ) -> StaticInputs:
     """What every pool worker does first: leave SIGINT to its parent (Ctrl-C reaches the whole
-    process group; the parent ends the workers), exit with the parent, and unpickle the
-    static inputs once, with per-store work on one thread."""
+    process group; the parent ends the workers), exit with the parent (removing
+    ``result_folder``), and unpickle the static inputs once, with per-store work on one
+    thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_the_parent()
+    _exit_with_the_parent(result_folder)
     static = pickle.loads(static_pickle)
     static.store_workers = 1
     return static
 
 
-def _init_worker(static_pickle: bytes) -> None:
+def _init_worker(static_pickle: bytes, result_folder: Path) -> None:
     """Pool initializer: the static inputs, once per worker process."""
-    global _static
-    _static = start_worker_process(static_pickle)
+    global _static, _result_folder
+    _static = start_worker_process(static_pickle, result_folder)
+    _result_folder = result_folder
 
 
-def _run_unit_day(unit: int, day: date, state: CarriedState | None) -> dict[str, Any]:
-    """One unit-day in a worker, encoded for the writer."""
-    assert _static is not None, "worker started without its static inputs"
-    payload = encode_result(generate_unit_day(_static, unit, day, state))
+def _run_unit_day(unit: int, day: date, state: CarriedState | str | None) -> ResultFile:
+    """One unit-day in a worker, written to the pool's result folder."""
+    assert _static is not None and _result_folder is not None, \
+        "worker started without its static inputs"
+    result = generate_unit_day(_static, unit, day, take_state(state))
+    written = write_result(result, _result_folder, unit, day)
+    del result
     release_free_memory()  # the unit-day's arrays are gone; keep the worker's size flat
-    return payload
+    return written
 
 
 @contextlib.contextmanager
@@ -196,9 +157,9 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 class ProcessPoolDays:
     """Whole days of ``days`` from a pool of ``workers`` processes, in date order.
 
-    Use as an async context manager; ``await next_day(i)`` returns day ``days[i]`` merged
-    (``merge_unit_days``), and the caller reports each commit with ``committed(i)`` so that
-    units may move on. Must be driven from one event loop thread.
+    Use as an async context manager; ``day_parts(i)`` hands out day ``days[i]`` as its
+    unit-days arrive, and the caller reports each commit with ``committed(i)`` so that units
+    may move on. Must be driven from one event loop thread.
 
     Args:
         static: the static inputs (the writer's own; workers get a pickled copy).
@@ -214,7 +175,9 @@ class ProcessPoolDays:
         self._static, self._workers, self._days = static, workers, days
         self._units = static.units
         self._rank = {u: i for i, u in enumerate(self._units)}
-        self._states: dict[int, CarriedState | None] = (
+        # A unit's state to start its next day with: the state itself (before the first day)
+        # or the state file its last day wrote.
+        self._states: dict[int, CarriedState | str | None] = (
             split_state(state, static.views, static.master.stores.dc_id)
             if state is not None else dict.fromkeys(self._units))
         self._arrived: dict[int, dict[int, DayResult]] = {}
@@ -224,14 +187,17 @@ class ProcessPoolDays:
         self._error: tuple[int, BaseException] | None = None
         self._changed: asyncio.Event | None = None
         self._pool: ProcessPoolExecutor | None = None
+        self._folder: Path | None = None
 
     async def __aenter__(self) -> ProcessPoolDays:
         self._changed = asyncio.Event()
         if not self._days:
             return self
         static_pickle = pickle.dumps(self._static, protocol=pickle.HIGHEST_PROTOCOL)
+        self._folder = make_result_folder()
         self._pool = ProcessPoolExecutor(self._workers, mp_context=_pool_context(),
-                                         initializer=_init_worker, initargs=(static_pickle,))
+                                         initializer=_init_worker,
+                                         initargs=(static_pickle, self._folder))
         for unit in self._units:
             self._submit(unit, 0)
         return self
@@ -269,13 +235,14 @@ class ProcessPoolDays:
         if error is not None:
             self._fail(index, error)
             return
+        written = done.result()
         try:
-            result = decode_result(done.result())
-        except Exception as exc:  # a malformed payload fails the day like a worker error
+            result = read_result(written)
+        except Exception as exc:  # an unreadable result fails the day like a worker error
             self._fail(index, exc)
             return
         self._arrived.setdefault(index, {})[unit] = result
-        self._states[unit] = result.state
+        self._states[unit] = written.state_path
         following = index + 1
         if following >= len(self._days):
             return
@@ -296,15 +263,26 @@ class ProcessPoolDays:
             self._submit(unit, index + 2)
 
     # -- handing out days ------------------------------------------------------------------
-    async def next_day(self, index: int) -> DayResult:
-        """Day ``days[index]``, once all its unit-days arrived, merged into one result.
+    async def day_parts(self, index: int) -> AsyncIterator[DayResult]:
+        """Day ``days[index]`` in parts as its unit-days arrive, so that the writer starts on
+        a day before its last unit is done: each part holds the facts of the unit-days that
+        came since the part before (in unit order); the last part holds no facts but the
+        whole day's state.
 
         Raises:
             GenerationError: a unit-day of this day (or of an earlier one) failed, or a
                 worker died; the pool is shut down.
         """
         units = len(self._units)
-        while len(self._arrived.get(index, ())) < units:
+        done: dict[int, DayResult] = {}  # unit -> its state, once its facts were handed out
+        while len(done) < units:
+            arrived = self._arrived.get(index, {})
+            if arrived:
+                fresh = {unit: arrived.pop(unit) for unit in sorted(arrived)}
+                for unit, result in fresh.items():
+                    done[unit] = DayResult({}, result.state, result.state_writes, None)
+                yield merge_unit_facts(fresh)
+                continue
             if self._error is not None and self._error[0] <= index:
                 failed_index, error = self._error
                 self.close()
@@ -315,8 +293,8 @@ class ProcessPoolDays:
                                       "no unit-day of it left to run", day=self._days[index])
             self._changed.clear()
             await self._changed.wait()
-        results = self._arrived.pop(index)
-        return await asyncio.to_thread(merge_unit_days, self._static, results)
+        self._arrived.pop(index, None)
+        yield await asyncio.to_thread(merge_unit_days, self._static, done)
 
     @staticmethod
     def _generation_error(day: date, error: BaseException) -> GenerationError:
@@ -345,13 +323,8 @@ class ProcessPoolDays:
             if process.is_alive():
                 process.kill()
                 process.join()
+        if self._folder is not None:
+            remove_result_folder(self._folder)
 
 
-__all__ = [
-    "ProcessPoolDays",
-    "decode_result",
-    "encode_result",
-    "ipc_to_table",
-    "start_worker_process",
-    "table_to_ipc",
-]
+__all__ = ["ProcessPoolDays", "start_worker_process"]

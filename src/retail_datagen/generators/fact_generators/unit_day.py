@@ -128,16 +128,23 @@ def merge_state_writes(writes: dict[int, StateWrites]) -> StateWrites:
     return merged
 
 
-def merge_unit_days(static: StaticInputs, results: dict[int, DayResult]) -> DayResult:
-    """The day that unit-days make together: batches and outbox in unit order, one state."""
+def merge_unit_facts(results: dict[int, DayResult]) -> DayResult:
+    """The facts and outbox events of some unit-days, in unit order, without any state."""
     order = sorted(results)
     names = [n for n in schema.FACT_TABLES if any(n in results[u].batches for u in order)]
     batches = {name: [t for u in order for t in results[u].batches.get(name, [])]
                for name in names}
-    outbox = _concat([results[u].outbox for u in order])
-    state = merge_states({u: results[u].state for u in order}, static.views, static.master)
-    writes = merge_state_writes({u: results[u].state_writes for u in order})
-    return DayResult(batches, state, writes, outbox)
+    return DayResult(batches, None, None, _concat([results[u].outbox for u in order]))
+
+
+def merge_unit_days(static: StaticInputs, results: dict[int, DayResult]) -> DayResult:
+    """The day that unit-days make together: batches and outbox in unit order, one state."""
+    merged = merge_unit_facts(results)
+    order = sorted(results)
+    merged.state = merge_states({u: results[u].state for u in order}, static.views,
+                                static.master)
+    merged.state_writes = merge_state_writes({u: results[u].state_writes for u in order})
+    return merged
 
 
 def generate_day(static: StaticInputs, day: date, carried: CarriedState | None) -> DayResult:
@@ -158,5 +165,6 @@ __all__ = [
     "generate_day",
     "generate_unit_day",
     "merge_state_writes",
+    "merge_unit_facts",
     "merge_unit_days",
 ]
