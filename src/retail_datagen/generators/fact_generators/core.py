@@ -4,8 +4,9 @@ The daily pipeline is :class:`~.simulation.DaySimulation`, run per unit-day
 (``unit_day.generate_unit_day``). An executor produces whole days: by default the local process
 pool (``process_pool.ProcessPoolDays``, ``performance.max_workers`` processes), or
 :class:`InProcessDays` (``run_by_units``; or the whole network at once, the reference). This
-process is the one writer: ``_write_day`` commits each day (facts, outbox, state, watermark) in
-one transaction while the executor generates the next.
+process is the one writer: ``_write_day`` commits each day in one transaction, appending its
+facts and outbox as the executor hands out its unit-days (``day_parts``), then its state and
+watermark, while the executor generates the next.
 """
 
 from __future__ import annotations

@@ -18,13 +18,16 @@ Design:
   day k + 1 as soon as its day k arrived, unless k + 1 lies more than one day ahead of the
   oldest uncommitted day; then it waits for the commit that allows it. So at most two days
   of results are held, whatever the range, and any unit-day may run in any worker: the data
-  never depend on which worker ran what, or in which order.
+  never depend on which worker ran what, or in which order. The writer takes a day in parts
+  (``day_parts``): the unit-days that arrived so far, as soon as it is free, so it appends
+  the largest unit's facts while the small units still run.
 * **Faults.** A worker that raises or dies (BrokenProcessPool) fails its day: the caller gets
   :class:`GenerationError` naming the earliest day that cannot complete, after every earlier
   complete day was handed out. :meth:`ProcessPoolDays.close` (always called) terminates the
   workers, also on cancellation and KeyboardInterrupt, and a worker whose writer died
-  (SIGKILL) exits by itself; nothing of an unfinished day is
-  written because a day is handed to the writer only once all its unit-days arrived.
+  (SIGKILL) exits by itself and removes the result files; nothing of an unfinished day is
+  committed because the day's transaction ends only with the part that carries its state,
+  handed out once all its unit-days arrived.
 """
 
 from __future__ import annotations
