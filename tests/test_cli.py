@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 
 from retail_datagen import cli, errors
 from retail_datagen.cli import app, exit_code_for, main, mask_secrets
+from retail_datagen.cli_facts import print_facts_summary
+from retail_datagen.cli_render import FactsProgress
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.config.settings import STARTER_CONFIG, create_default_config, create_test_config
 
@@ -326,7 +328,7 @@ def test_mask_secrets() -> None:
 
 def test_plain_progress_prints_one_line_per_day() -> None:
     buffer = io.StringIO()
-    progress = cli._FactsProgress(Console(file=buffer, width=200), date(2024, 11, 28), live=False)
+    progress = FactsProgress(Console(file=buffer, width=200), date(2024, 11, 28), live=False)
     with progress:
         progress(0, "Preparing historical data generation")
         progress(1, "Generating 2024-11-25 (day 1/4)", table_counts={"receipts": 0})
@@ -347,7 +349,7 @@ def test_plain_progress_prints_one_line_per_day() -> None:
 def test_live_progress_draws_the_bar() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, force_terminal=True, color_system=None)
-    progress = cli._FactsProgress(console, date(2024, 11, 26), live=True)
+    progress = FactsProgress(console, date(2024, 11, 26), live=True)
     with progress:
         progress(1, "Generating 2024-11-25 (day 1/2)")
         progress(2, "Generated 2024-11-26 (day 2/2) (18/18 tables complete)",
@@ -369,12 +371,12 @@ def test_failed_validation_in_the_facts_summary_exits_1(capsys: pytest.CaptureFi
         validation_results={"passed": False, "error_count": 1, "warning_count": 0,
                             "errors": ["INV-07: 3 violations"], "warnings": [], "checks": {}})
     with pytest.raises(typer.Exit) as exit_info:
-        cli._print_facts_summary(state, summary)
+        print_facts_summary(state, summary)
     assert exit_info.value.exit_code == 1
     assert "validation: FAILED (1 errors, 0 warnings)" in capsys.readouterr().out
     summary.validation_results = {"skipped": True}
     state.out = Console(file=io.StringIO())
-    cli._print_facts_summary(state, summary, {"fact_receipts"})
+    print_facts_summary(state, summary, {"fact_receipts"})
     shown = state.out.file.getvalue()
     assert "validation: skipped" in shown and "20 rows/s" in shown
     assert "receipts" in shown and "receipt_lines" not in shown  # only the --tables chosen

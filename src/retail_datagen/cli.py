@@ -2,9 +2,9 @@
 
 The CLI parses options, builds a :class:`~retail_datagen.config.models.RetailConfig`, calls the
 public API and draws the results with rich (the drawing helpers are in
-:mod:`retail_datagen.cli_render`); it holds no generation logic. Heavy modules
-(duckdb, numpy, pyarrow, sqlalchemy, pydantic and the generators) are imported inside the
-commands, so ``retail-datagen --help`` stays fast.
+:mod:`retail_datagen.cli_render`, the body of ``facts`` in :mod:`retail_datagen.cli_facts`);
+it holds no generation logic. Heavy modules (duckdb, numpy, pyarrow, sqlalchemy, pydantic and
+the generators) are imported inside the commands, so ``retail-datagen --help`` stays fast.
 
 Exit codes: 0 success; 1 validation failed (or an unexpected error); 2 usage error,
 ``ConfigError``, ``DateRangeError`` or ``UnknownTableError``; 3 ``DatabaseError`` (or a raw
@@ -21,18 +21,17 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from retail_datagen import errors
-from retail_datagen.cli_render import FactsProgress as _FactsProgress
 from retail_datagen.cli_render import (
     check_status,
     clip,
@@ -42,10 +41,6 @@ from retail_datagen.cli_render import (
     render_table,
     validation_verdict,
 )
-
-if TYPE_CHECKING:
-    pass
-
 from retail_datagen.cli_state import (
     DATABASE_URL_ENV,
     DEFAULT_CONFIG,
@@ -252,102 +247,11 @@ def facts(
         metavar="URL", help="The Spark master of --engine spark.")] = "local[*]",
 ) -> None:
     """Generate daily facts for a date range, then validate them (exit 1 if that fails)."""
-    import asyncio
+    from retail_datagen.cli_facts import run_facts
 
-    from retail_datagen.generators.fact_generators import FactDataGenerator
-    from retail_datagen.generators.master_generator import MasterDataGenerator
-
-    state = _state(ctx)
-    config, target, last = state.config(), state.target(), end.date()
-    if workers is not None:
-        config = config.model_copy(update={"performance": config.performance.model_copy(
-            update={"max_workers": workers})})
-    from retail_datagen.generators.fact_generators.core import resolve_fact_tables
-
-    resolve_fact_tables(_split(tables) or None)  # a bad name must fail before --reset drops
-    if out is not None or engine is Engine.spark:
-        if reset or out is None:
-            raise typer.BadParameter("--reset drops database facts; for a lake use a new folder"
-                                     if reset else "--engine spark writes a lake: give --out DIR")
-        from retail_datagen.cli_lake import facts_to_lake
-
-        facts_to_lake(state, config, out, _day(start), last, _split(tables) or None, outbox,
-                      not no_validate, spark_master if engine is Engine.spark else None)
-        return
-    if reset:
-        # Before the generator is built: it refuses tables that differ from the contract,
-        # which is what --reset repairs.
-        from retail_datagen.db.target import open_target
-        from retail_datagen.generators.fact_generators.persistence_mixin import (
-            drop_fact_tables,
-        )
-
-        opened = open_target(target, config.paths.duckdb)
-        try:
-            drop_fact_tables(opened)
-        finally:
-            opened.close()
-        state.notice("facts and generator state dropped (--reset)")
-    generator = FactDataGenerator(config, target)
-    try:
-        generator.set_included_tables(_split(tables) or None)
-        with MasterDataGenerator(config, target) as master_generator:
-            if not master_generator.master_data_exists():
-                state.notice("master data not found; generating it first")
-                counts = master_generator.generate_all()
-                state.notice(f"master data: {sum(counts.values()):,} rows in {len(counts)} tables")
-        if start is not None:
-            first = start.date()
-        else:
-            watermark = generator._read_watermark()
-            if watermark is not None and last <= watermark[1]:
-                state.notice(f"facts already generated through {watermark[1]}; nothing to do")
-                return
-            first = watermark[1] + timedelta(days=1) if watermark else config.historical.start
-        show_progress = not no_progress and not state.quiet
-        progress = _FactsProgress(state.err, last, live=show_progress and sys.stderr.isatty())
-        if show_progress:
-            generator.set_progress_callback(progress)
-        with progress:
-            summary = asyncio.run(generator.generate_historical_data(
-                first, last, publish_to_outbox=outbox, validate=not no_validate))
-    finally:
-        generator.close()
-    _print_facts_summary(state, summary, set(_split(tables)))
-
-
-def _print_facts_summary(state: _State, summary: Any, wanted: set[str] | None = None) -> None:
-    """The summary table and the validation verdict; exit 1 when validation failed.
-
-    Args:
-        state: The global options.
-        summary: The ``FactGenerationSummary`` of the run.
-        wanted: The ``--tables`` names (logical or DB); empty or None lists every table.
-    """
-    from retail_datagen.db.schema import FACT_TABLE_DB_NAMES
-
-    seconds = summary.generation_time_seconds
-    rate = summary.total_records / seconds if seconds > 0 else 0.0
-    rows: list[list[Any]] = [[name, n] for name, n in summary.facts_generated.items()
-                             if not wanted or {name, FACT_TABLE_DB_NAMES.get(name)} & wanted]
-    rows.append(["total", summary.total_records])
-    first, last = (d.strftime("%Y-%m-%d") for d in summary.date_range)
-    state.show(render_table(f"Facts {first}..{last}", ["table", "rows"], rows))
-    line = (f"{summary.days_generated} days generated, {summary.days_skipped} skipped; "
-            f"{summary.total_records:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
-    if summary.outbox_events:
-        line += f"; {summary.outbox_events:,} outbox events"
-    state.show(line)
-    results = summary.validation_results or {"skipped": True}
-    passed, verdict = validation_verdict(results)
-    if passed:
-        state.show(verdict)
-        return
-    # A failed verdict is printed even with --quiet: it explains the exit code.
-    typer.echo(verdict)
-    for message in list(results.get("errors", []))[:20]:
-        typer.echo(f"  {message}")
-    raise typer.Exit(EXIT_FAILED)
+    run_facts(_state(ctx), end.date(), _day(start), _split(tables) or None, outbox=outbox,
+              validate=not no_validate, reset=reset, progress=not no_progress, workers=workers,
+              out=out, spark_master=spark_master if engine is Engine.spark else None)
 
 
 @app.command()

@@ -1,8 +1,8 @@
 """The lake side of the command line: ``facts --out`` and ``status --lake``.
 
-Bodies of the lake options of :mod:`retail_datagen.cli`, which parses the options and calls
-these. Like the rest of the CLI they hold no generation logic: they call
-:mod:`retail_datagen.lake` and draw the results.
+Bodies of the lake options: :mod:`retail_datagen.cli` parses the options and calls these,
+``facts_to_lake`` by way of :mod:`retail_datagen.cli_facts`. Like the rest of the CLI they hold
+no generation logic: they call :mod:`retail_datagen.lake` and draw the results.
 """
 
 from __future__ import annotations

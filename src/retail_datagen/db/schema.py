@@ -2,8 +2,9 @@
 
 The ``metadata`` holds the six dimension tables (master-data.md §2–§7), the 18 fact tables
 (fact-tables.md §1–§18, defined in :mod:`retail_datagen.db.fact_schema`), ``streaming_outbox``
-(§20) and the generator-state tables (§21). The Arrow contract (:func:`arrow_schema`) and the
-DuckDB DDL (:func:`duckdb_ddl`) are derived from it, so there is one source of truth.
+(§20) and the generator-state tables (§21, defined in :mod:`retail_datagen.db.state_schema`).
+The Arrow contract (:func:`arrow_schema`) and the DuckDB DDL (:func:`duckdb_ddl`) are derived
+from it, so there is one source of truth.
 
 Keys and constraints differ per dialect (fact-tables.md §0):
 
@@ -16,9 +17,6 @@ Keys and constraints differ per dialect (fact-tables.md §0):
   dimension tables get no FK either: DuckDB checks FKs row by row and forbids replacing a
   referenced parent, which would slow the master-data bulk load and block ``force`` rewrites.
   The invariant checks (INV-01/04/05/54) cover what the DDL leaves out.
-
-``gen_watermark`` holds a single row. It carries an extra key column ``id SMALLINT`` (always 1,
-the server default) so that it can be upserted with ``INSERT OR REPLACE`` / ``ON CONFLICT``.
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
-    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -54,6 +51,7 @@ from retail_datagen.db.fact_schema import (
     GENERATOR_NAMES,
     build_fact_tables,
 )
+from retail_datagen.db.state_schema import STATE_TABLES, UNIT_COLUMN, build_state_tables
 from retail_datagen.errors import UnknownTableError
 
 SCHEMA_VERSION = "2.0"
@@ -69,21 +67,6 @@ DIM_TABLES: tuple[str, ...] = (
 )
 
 OUTBOX_TABLE = "streaming_outbox"
-
-#: Generator-state tables (fact-tables.md §21), in the order listed there.
-STATE_TABLES: tuple[str, ...] = (
-    "gen_metadata",
-    "gen_watermark",
-    "gen_day_log",
-    "gen_initial_inventory",
-    "gen_state_inventory",
-    "gen_state_shipments",
-    "gen_state_shipment_lines",
-    "gen_state_trucks",
-    "gen_state_supplier_orders",
-    "gen_state_campaigns",
-    "gen_state_pending_returns",
-)
 
 metadata = MetaData()
 
@@ -219,135 +202,9 @@ Table(
     Index("ix_streaming_outbox_status_event_ts", "status", "event_ts"),
 )
 
-# --- generator state (fact-tables.md §21) -----------------------------------------------------
+# --- generator state (fact-tables.md §21, defined in state_schema) ----------------------------
 
-# Every unit-scoped state table leads with the unit that owns the row (sharding.md §4), so a
-# unit loads only its own rows.
-UNIT_COLUMN = "unit_id"
-_NODE_KEY = (UNIT_COLUMN, "node_type", "node_id", "product_id")
-
-
-def _unit() -> Column:
-    return _col(UNIT_COLUMN, SmallInteger)
-
-
-Table(
-    "gen_metadata",
-    metadata,
-    _col("key", String, primary_key=True),
-    _col("value", String),
-)
-Table(
-    "gen_watermark",
-    metadata,
-    _col("id", SmallInteger, primary_key=True, server_default=text("1")),
-    _col("first_day", Date),
-    _col("last_day", Date),
-)
-Table(
-    "gen_day_log",
-    metadata,
-    _col("day", Date, primary_key=True),
-    _col("included_tables", String),
-    _col("outbox", Boolean),
-    _col("row_count", BigInteger),
-)
-Table(
-    "gen_initial_inventory",
-    metadata,
-    _unit(),
-    _col("node_type", String),
-    _col("node_id", BigInteger),
-    _col("product_id", BigInteger),
-    _col("quantity", Integer),
-    _col("reorder_point", Integer),
-    PrimaryKeyConstraint(*_NODE_KEY),
-)
-Table(
-    "gen_state_inventory",
-    metadata,
-    _unit(),
-    _col("node_type", String),
-    _col("node_id", BigInteger),
-    _col("product_id", BigInteger),
-    _col("on_hand", Integer),
-    _col("in_transit", Integer),
-    _col("on_order", Integer),
-    PrimaryKeyConstraint(*_NODE_KEY),
-)
-Table(
-    "gen_state_shipments",
-    metadata,
-    _unit(),
-    _col("shipment_id", String),
-    _col("truck_id", BigInteger),
-    _col("dc_id", BigInteger),
-    _col("store_id", BigInteger),
-    _col("refrigerated", Boolean),
-    _col("unit_count", Integer),
-    *[
-        _col(name, DateTime)
-        for name in ("scheduled_ts", "loading_ts", "departure_time", "eta", "unloading_ts", "etd")
-    ],
-    PrimaryKeyConstraint(UNIT_COLUMN, "shipment_id"),
-)
-Table(
-    "gen_state_shipment_lines",
-    metadata,
-    _unit(),
-    _col("shipment_id", String),
-    _col("product_id", BigInteger),
-    _col("quantity", Integer),
-    PrimaryKeyConstraint(UNIT_COLUMN, "shipment_id", "product_id"),
-)
-Table(
-    "gen_state_trucks",
-    metadata,
-    _unit(),
-    _col("truck_id", BigInteger),
-    _col("available_at", DateTime),
-    PrimaryKeyConstraint(UNIT_COLUMN, "truck_id"),
-)
-Table(
-    "gen_state_supplier_orders",
-    metadata,
-    _unit(),
-    _col("dc_id", BigInteger),
-    _col("product_id", BigInteger),
-    _col("quantity", Integer),
-    _col("order_day", Date),
-    _col("arrival_day", Date),
-    PrimaryKeyConstraint(UNIT_COLUMN, "dc_id", "product_id", "order_day"),
-)
-Table(
-    "gen_state_campaigns",
-    metadata,
-    _unit(),
-    _col("campaign_id", String),
-    _col("campaign_type", String),
-    _col("start_date", Date),
-    _col("end_date", Date),
-    PrimaryKeyConstraint(UNIT_COLUMN, "campaign_id"),
-)
-Table(
-    "gen_state_pending_returns",
-    metadata,
-    _unit(),
-    _col("return_date", Date),
-    _col("receipt_id_ext", String),
-    _col("store_id", BigInteger),
-    _col("customer_id", BigInteger),
-    _col("line_num", Integer),
-    _col("product_id", BigInteger),
-    _col("quantity", Integer),
-    _col("unit_cents", BigInteger),
-    _col("discount_cents", BigInteger),
-    _col("ext_cents", BigInteger),
-    _col("tax_cents", BigInteger),
-    _col("promo_code", String, nullable=True),
-    _col("payment_method", String),
-    PrimaryKeyConstraint(UNIT_COLUMN, "receipt_id_ext", "line_num"),
-)
+build_state_tables(metadata)
 
 # --- name resolution --------------------------------------------------------------------------
 

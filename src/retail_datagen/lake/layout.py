@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from retail_datagen.db import schema
+from retail_datagen.db import state_schema
 
 METADATA_FILE = "_metadata.json"
 STATE_DIR = "_state"
 #: The state tables of a unit after each day (the initial inventory is written once).
 STATE_TABLES: tuple[str, ...] = tuple(
-    name for name in schema.STATE_TABLES if name.startswith("gen_state_"))
+    name for name in state_schema.STATE_TABLES if name.startswith("gen_state_"))
 INITIAL_INVENTORY = "gen_initial_inventory"
 
 
