@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -405,14 +405,25 @@ class FactDataGenerator(
         """
         cancelled = threading.Event()
         feed: queue.SimpleQueue[DayResult | None] = queue.SimpleQueue()
+        # A part is taken from the executor only when the writer asks for one, so that the
+        # unit-days that arrive while it writes make one part (fewer, larger appends).
+        wanted = asyncio.Event()
+        loop = asyncio.get_running_loop()
         write = asyncio.ensure_future(asyncio.to_thread(
-            self._write_day, day, _fed_parts(feed), cancelled))
+            self._write_day, day, _fed_parts(feed, lambda: loop.call_soon_threadsafe(wanted.set)),
+            cancelled))
+        write.add_done_callback(lambda _: wanted.set())
         state: CarriedState | None = None
         events = 0
         try:
             try:
                 async with contextlib.aclosing(parts):
-                    async for part in parts:
+                    while not write.done():
+                        await wanted.wait()
+                        wanted.clear()
+                        part = await anext(parts, None)
+                        if part is None:
+                            break
                         feed.put(part)
                         events += part.outbox.num_rows if part.outbox is not None else 0
                         state = part.state if part.state is not None else state
@@ -440,9 +451,15 @@ class FactDataGenerator(
         return written, events
 
 
-def _fed_parts(feed: queue.SimpleQueue) -> Iterator[DayResult]:
-    """The parts put on ``feed`` until None (read on the write thread)."""
-    return iter(feed.get, None)
+def _fed_parts(feed: queue.SimpleQueue, want: Callable[[], object]) -> Iterator[DayResult]:
+    """The parts put on ``feed`` until None, each asked for with ``want()`` (on the write
+    thread)."""
+    while True:
+        want()
+        part = feed.get()
+        if part is None:
+            return
+        yield part
 
 
 __all__ = ["FactDataGenerator", "config_metadata_rows"]
