@@ -197,6 +197,7 @@ class ProcessPoolDays:
         if not self._days:
             return self
         static_pickle = pickle.dumps(self._static, protocol=pickle.HIGHEST_PROTOCOL)
+        release_free_memory()  # what loading the master data and building the inputs freed
         self._folder = make_result_folder()
         self._pool = ProcessPoolExecutor(self._workers, mp_context=_pool_context(),
                                          initializer=_init_worker,
