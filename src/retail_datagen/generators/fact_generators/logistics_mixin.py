@@ -25,14 +25,14 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_MINUTE,
     US_PER_SECOND,
+    Digits,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     rows_of,
     ts_array,
-    zero_pad,
 )
 from retail_datagen.geo import haversine_miles
 from retail_datagen.rng import stream
@@ -350,9 +350,9 @@ class LogisticsMixin:
         l_dc, l_store, l_no = piece_dc[first], piece_store[first], leg_no[first]
         l_ref = refrigerated[src][first]
         units = np.bincount(leg_of_piece, weights=qty, minlength=n_legs).astype(np.int64)
-        ship_ids = join_strings(["SHP", day_tag(ctx.day), zero_pad(l_dc, 4, what="dc_id"),
-                                 zero_pad(l_store, 5, what="store_id"),
-                                 zero_pad(l_no, 3, what="leg")], n_legs)
+        ship_ids = fixed_width_strings(["SHP" + day_tag(ctx.day), Digits(l_dc, 4, "dc_id"),
+                                        Digits(l_store, 5, "store_id"), Digits(l_no, 3, "leg")],
+                                       n_legs)
         ship_np = np.asarray(ship_ids.to_numpy(zero_copy_only=False), dtype="U32")
         trucks, times = self._assign_trucks(ctx, l_dc, l_store, l_no, l_ref, units,
                                             truck_available)
@@ -507,8 +507,8 @@ class LogisticsMixin:
             offset_s[dc] = stream(self._seed, "supplier.arrival", ctx.day, dc).integers(0, 43_200)
         arrive = ctx.day_start_us + 6 * US_PER_HOUR + offset_s[piece_dc] * US_PER_SECOND
         n = len(src)
-        source = join_strings(["SUP", day_tag(ctx.day), zero_pad(piece_dc, 4, what="dc_id"),
-                               zero_pad(leg_no, 3, what="leg")], n)
+        source = fixed_width_strings(["SUP" + day_tag(ctx.day), Digits(piece_dc, 4, "dc_id"),
+                                      Digits(leg_no, 3, "leg")], n)
         events = InventoryEvents(
             node_idx=rows_of(master.dcs.dc_id, piece_dc), product_idx=product_idx[src],
             ts_us=arrive,

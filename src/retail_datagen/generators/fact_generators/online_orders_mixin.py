@@ -31,15 +31,15 @@ from retail_datagen.generators.fact_generators.payments_mixin import (
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_SECOND,
+    Digits,
     day_start_us,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     rows_of,
     ts_array,
-    zero_pad,
 )
 from retail_datagen.rng import categorical, stream, uniform_int
 
@@ -271,8 +271,8 @@ def generate_online_candidates(
     by_seq = np.lexsort((np.arange(n), created))
     seq = np.empty(n, dtype=np.int64)
     seq[by_seq] = np.arange(1, n + 1, dtype=np.int64)
-    order_id = join_strings(["ONL", day_tag(day), zero_pad(np.full(n, unit_id), 4, what="dc_id"),
-                             zero_pad(seq, 7, what="order_id_ext seq")], n)
+    order_id = fixed_width_strings(["ONL" + day_tag(day), Digits(np.full(n, unit_id), 4, "dc_id"),
+                                    Digits(seq, 7, "order_id_ext seq")], n)
     if is_store_closed(day):
         mode[mode != SHIP_FROM_DC] = SHIP_FROM_DC
     home_store = customer_primary_store[customer_id - 1].astype(np.int64)

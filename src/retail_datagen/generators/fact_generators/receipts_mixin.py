@@ -60,13 +60,13 @@ from retail_datagen.generators.fact_generators.day_types import (
 from retail_datagen.generators.fact_generators.seasonal_mixin import product_multiplier
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
+    Digits,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     ts_array,
-    zero_pad,
 )
 
 logger = logging.getLogger(__name__)
@@ -168,9 +168,8 @@ def concat_visits(parts: list[Visits], n_stores: int | None = None) -> Visits:
 def sale_receipt_ids(day: date, store_ids: np.ndarray, visit_seq: np.ndarray) -> pa.Array:
     """``RCP`` + YYYYMMDD + store_id(5) + seq(6) for each (store, visit seq)."""
     n = int(np.asarray(visit_seq).shape[0])
-    return join_strings([
-        "RCP" + day_tag(day), zero_pad(store_ids, 5, what="store_id"),
-        zero_pad(visit_seq, 6, what="visit seq"),
+    return fixed_width_strings([
+        "RCP" + day_tag(day), Digits(store_ids, 5, "store_id"), Digits(visit_seq, 6, "visit seq"),
     ], n)
 
 

@@ -30,16 +30,16 @@ from retail_datagen.generators.fact_generators.state import merge_pending_return
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_MINUTE,
+    Digits,
     date_array,
     day_start_us,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     rows_of,
     ts_array,
-    zero_pad,
 )
 from retail_datagen.rng import categorical, stream, uniform_int
 
@@ -336,8 +336,8 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
     order = np.lexsort((np.arange(n_ret), ts, g.store_id))
     seq = np.empty(n_ret, dtype=np.int64)
     seq[order] = rank_within_groups(g.store_id[order]) + 1
-    ret_id = join_strings(["RET", day_tag(day), zero_pad(g.store_id, 5, what="store_id"),
-                           zero_pad(seq, 6, what="return seq")], n_ret)
+    ret_id = fixed_width_strings(["RET" + day_tag(day), Digits(g.store_id, 5, "store_id"),
+                                  Digits(seq, 6, "return seq")], n_ret)
 
     # Output order: returns by (store, seq), each with its lines in line order.
     rank = np.empty(n_ret, dtype=np.int64)

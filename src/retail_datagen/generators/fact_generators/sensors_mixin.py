@@ -28,8 +28,10 @@ from .day_types import DayContext, Visits
 from .utils_mixin import (
     US_PER_HOUR,
     US_PER_SECOND,
+    Digits,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     generator_schema,
     join_strings,
     nullable_int,
@@ -134,17 +136,23 @@ def foot_traffic_table(day_start_us: int, draws: list[FootTrafficDraw]) -> pa.Ta
     """
     hours = [d.hour for d in draws]
     n_hours = np.array([h.size for h in hours], dtype=np.int64)
-    store = np.repeat(np.array([d.store_id for d in draws], dtype=np.int64), n_hours)
+    store_ids = np.array([d.store_id for d in draws], dtype=np.int64)
+    store_pos = np.repeat(np.repeat(np.arange(store_ids.size), n_hours), _N_FOOT_ZONES)
     hour = np.concatenate(hours) if hours else np.zeros(0, dtype=np.int64)
-    m = hour.size * _N_FOOT_ZONES
-    store = np.repeat(store, _N_FOOT_ZONES)
+    store = store_ids[store_pos]
     ts = day_start_us + np.repeat(hour, _N_FOOT_ZONES) * US_PER_HOUR
     zone_code = np.tile(np.arange(_N_FOOT_ZONES), hour.size)
     empty = np.zeros((0, _N_FOOT_ZONES), dtype=np.int64)
     count = np.concatenate([d.count for d in draws] or [empty]).reshape(-1)
     dwell = np.concatenate([d.dwell for d in draws] or [empty]).reshape(-1)
     zone = dict_strings(zone_code, domain.FOOT_TRAFFIC_ZONES)
-    sensor = join_strings(["SENSOR_", zero_pad(store, 5, what="store_id"), "_", zone], m)
+    # Each (store, zone) sensor id is built once, then taken per row.
+    store_zone = join_strings(
+        ["SENSOR_", zero_pad(np.repeat(store_ids, _N_FOOT_ZONES), 5, what="store_id"), "_",
+         pa.array(list(domain.FOOT_TRAFFIC_ZONES) * store_ids.size, pa.string())],
+        store_ids.size * _N_FOOT_ZONES,
+    )
+    sensor = store_zone.take(pa.array(store_pos * _N_FOOT_ZONES + zone_code, pa.int64()))
     return pa.Table.from_arrays(
         [
             pa.array(store, pa.int64()),
@@ -341,9 +349,9 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
     store_pos = np.repeat(np.arange(store_ids.size), n_pings)[order]
 
     anonymous = v_cust == 0
-    anon_ids = join_strings(
-        ["ANON-", zero_pad(v_store, 5, what="store_id"), "-" + day_tag(day) + "-",
-         zero_pad(v_seq, 6, what="visit seq")],
+    anon_ids = fixed_width_strings(
+        ["ANON-", Digits(v_store, 5, "store_id"), "-" + day_tag(day) + "-",
+         Digits(v_seq, 6, "visit seq")],
         v_seq.size,
     )
     known_ids = ble_ids.take(pa.array(v_cust - 1, pa.int64(), mask=anonymous))

@@ -8,10 +8,11 @@ batch is built. Ids are built column-wise with pyarrow compute, never one string
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -45,16 +46,57 @@ def date_array(ordinals: np.ndarray) -> pa.Array:
     return pa.array(days.astype(np.int32), type=pa.date32())
 
 
+class Digits(NamedTuple):
+    """Non-negative integers written as decimal strings left-padded with zeros to ``width``."""
+
+    values: np.ndarray
+    width: int
+    what: str = "id"
+
+
+def fixed_width_strings(parts: Sequence[str | Digits], n: int) -> pa.Array:
+    """``n`` strings of one width: literals and zero-padded integer columns, concatenated.
+
+    Built as one byte matrix (a row per string, a column per character), which is several
+    times cheaper than formatting and joining Arrow string columns.
+
+    Raises:
+        GenerationError: a value is negative or needs more than its width in digits.
+    """
+    width = sum(len(p.encode()) if isinstance(p, str) else p.width for p in parts)
+    buf = np.empty((n, width), dtype=np.uint8)
+    col = 0
+    for part in parts:
+        if isinstance(part, str):
+            literal = np.frombuffer(part.encode(), dtype=np.uint8)
+            buf[:, col:col + literal.size] = literal
+            col += literal.size
+            continue
+        values = np.asarray(part.values, dtype=np.int64)
+        if values.size and (int(values.max()) >= 10**part.width or int(values.min()) < 0):
+            bad = int(values.max()) if int(values.min()) >= 0 else int(values.min())
+            raise GenerationError(f"{part.what}: value {bad} does not fit {part.width} digits")
+        for c in range(col + part.width - 1, col, -1):
+            quotient = values // 10
+            buf[:, c] = values - quotient * 10 + 48
+            values = quotient
+        if part.width:
+            buf[:, col] = values + 48
+        col += part.width
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32) if width else np.zeros(
+        n + 1, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
+
+
 def zero_pad(values: np.ndarray, width: int, *, what: str = "id") -> pa.Array:
     """Decimal strings of non-negative integers, left-padded with zeros to ``width``.
 
     Raises:
-        GenerationError: a value needs more than ``width`` digits (the id format overflows).
+        GenerationError: a value is negative or needs more than ``width`` digits (the id
+            format overflows).
     """
     values = np.asarray(values, dtype=np.int64)
-    if values.size and int(values.max()) >= 10**width:
-        raise GenerationError(f"{what}: value {int(values.max())} does not fit {width} digits")
-    return pc.utf8_lpad(pc.cast(pa.array(values), pa.string()), width=width, padding="0")
+    return fixed_width_strings([Digits(values, width, what)], values.shape[0])
 
 
 def join_strings(parts: Sequence[pa.Array | str], n: int) -> pa.Array:
@@ -85,10 +127,14 @@ def dict_strings(codes: np.ndarray, vocabulary: Sequence[str], mask: np.ndarray 
                  ) -> pa.Array:
     """A plain string column from integer codes into ``vocabulary`` (``mask`` true = NULL)."""
     codes = np.asarray(codes)
-    dictionary = pa.array(list(vocabulary), pa.string())
     indices = pa.array(np.where(mask, 0, codes).astype(np.int32) if mask is not None
                        else codes.astype(np.int32), mask=mask)
-    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+    return _vocabulary_array(tuple(vocabulary)).take(indices)
+
+
+@functools.lru_cache(maxsize=256)
+def _vocabulary_array(vocabulary: tuple[str, ...]) -> pa.Array:
+    return pa.array(list(vocabulary), pa.string())
 
 
 def nullable_int(values: np.ndarray, mask: np.ndarray, type_: pa.DataType = pa.int64()
