@@ -13,6 +13,7 @@ order. Products, stores and DCs are referred to by index (id − 1).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 
@@ -504,12 +505,10 @@ class OnlineOrdersMixin:
         are ``store_events``/``dc_events``."""
         master = self._master
         customers = master.customers
-        unit_of_customer = self._customer_units()
         parts = []
         # A generator without DCs (the network unit) still builds an empty batch, from a unit
         # without customers, which draws nothing.
-        for unit in master.dcs.dc_id.tolist() or [0]:
-            members = customers.customer_id[unit_of_customer == unit]
+        for unit, members in self._unit_customers.items():
             parts.append(generate_online_candidates(
                 stream(self._seed, "online.orders", ctx.day, unit),
                 ctx.day,
@@ -526,6 +525,14 @@ class OnlineOrdersMixin:
                 available=ctx.available,
             ))
         return OnlineCandidates.concat(ctx.day, parts)
+
+    @functools.cached_property
+    def _unit_customers(self) -> dict[int, np.ndarray]:
+        """The customer ids of each DC unit, in unit order (0 alone without DCs): fixed by
+        the dimensions, so computed once."""
+        unit_of_customer = self._customer_units()
+        return {unit: self._master.customers.customer_id[unit_of_customer == unit]
+                for unit in self._master.dcs.dc_id.tolist() or [0]}
 
     def _customer_units(self) -> np.ndarray:
         """The DC unit of every customer (the dc_id of its primary store, c_u of

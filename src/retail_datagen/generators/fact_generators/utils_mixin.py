@@ -54,8 +54,9 @@ class Digits(NamedTuple):
     what: str = "id"
 
 
-def fixed_width_strings(parts: Sequence[str | Digits], n: int) -> pa.Array:
-    """``n`` strings of one width: literals and zero-padded integer columns, concatenated.
+def fixed_width_strings(parts: Sequence[str | Digits | np.ndarray], n: int) -> pa.Array:
+    """``n`` strings of one width: literals, zero-padded integer columns and byte matrices
+    (uint8 (n, w), one string per row), concatenated.
 
     Built as one byte matrix (a row per string, a column per character), which is several
     times cheaper than formatting and joining Arrow string columns.
@@ -63,14 +64,19 @@ def fixed_width_strings(parts: Sequence[str | Digits], n: int) -> pa.Array:
     Raises:
         GenerationError: a value is negative or needs more than its width in digits.
     """
-    width = sum(len(p.encode()) if isinstance(p, str) else p.width for p in parts)
+    encoded = [p.encode() if isinstance(p, str) else p for p in parts]
+    width = sum(len(p) if isinstance(p, bytes) else p.width if isinstance(p, Digits)
+                else p.shape[1] for p in encoded)
     buf = np.empty((n, width), dtype=np.uint8)
     col = 0
-    for part in parts:
-        if isinstance(part, str):
-            literal = np.frombuffer(part.encode(), dtype=np.uint8)
-            buf[:, col:col + literal.size] = literal
-            col += literal.size
+    for part in encoded:
+        if isinstance(part, bytes):
+            buf[:, col:col + len(part)] = np.frombuffer(part, dtype=np.uint8)
+            col += len(part)
+            continue
+        if isinstance(part, np.ndarray):
+            buf[:, col:col + part.shape[1]] = part
+            col += part.shape[1]
             continue
         values = np.asarray(part.values, dtype=np.int64)
         if values.size and (int(values.max()) >= 10**part.width or int(values.min()) < 0):
@@ -99,10 +105,32 @@ def zero_pad(values: np.ndarray, width: int, *, what: str = "id") -> pa.Array:
     return fixed_width_strings([Digits(values, width, what)], values.shape[0])
 
 
+def string_bytes(values: pa.Array) -> np.ndarray | None:
+    """The uint8 (n, w) matrix of a string column whose values all have w bytes and none is
+    NULL, else None."""
+    if not pa.types.is_string(values.type) or values.null_count:
+        return None
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1,
+                            offset=values.offset * 4)
+    width = int(offsets[1] - offsets[0]) if n else 0
+    if n > 1 and not bool((np.diff(offsets) == width).all()):
+        return None
+    if n * width == 0:
+        return np.zeros((n, width), dtype=np.uint8)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8, count=n * width,
+                         offset=int(offsets[0]))
+    return data.reshape(n, width)
+
+
 def join_strings(parts: Sequence[pa.Array | str], n: int) -> pa.Array:
     """Concatenate string columns and literals element-wise into ``n`` strings."""
     if not any(isinstance(p, pa.Array | pa.ChunkedArray) for p in parts):
         return pa.repeat("".join(parts), n).cast(pa.string())
+    parts = [p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parts]
+    matrices = [p if isinstance(p, str) else string_bytes(p) for p in parts]
+    if all(m is not None for m in matrices):  # every column has one width: join as bytes
+        return fixed_width_strings(matrices, n)
     # Literals broadcast as scalars: no per-row Python objects.
     arrays = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*arrays, "")
