@@ -12,7 +12,6 @@ from datetime import date
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from retail_datagen import domain
 from retail_datagen.generators.fact_generators.data_loading_mixin import (
@@ -28,6 +27,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     dict_strings,
     group_starts,
+    sort_indices_by,
     ts_array,
 )
 from retail_datagen.geo import haversine_miles
@@ -149,11 +149,8 @@ def resolve_events(events: InventoryEvents, on_hand: np.ndarray
         return z, ResolvedEvents(z, z, z)
     n_products = on_hand.shape[1]
     key = events.node_idx * n_products + events.product_idx
-    order = pc.sort_indices(
-        pa.table({"k": key, "t": events.ts_us, "r": events.txn_type, "s": events.source}),
-        sort_keys=[("k", "ascending"), ("t", "ascending"), ("r", "ascending"),
-                   ("s", "ascending")],
-    ).to_numpy()
+    order = sort_indices_by([key, events.ts_us, events.txn_type],
+                            lambda rows: events.source.take(pa.array(rows)))
     k = key[order]
     d = events.delta[order]
     flat = on_hand.reshape(-1)
@@ -289,12 +286,8 @@ def inventory_txn_table(day: date, events: InventoryEvents, resolved: ResolvedEv
     moved = np.flatnonzero(resolved.applied != 0)
     node_id = node_ids[events.node_idx[moved]]
     product_id = events.product_idx[moved] + 1
-    srt = pc.sort_indices(
-        pa.table({"t": events.ts_us[moved], "n": node_id, "p": product_id,
-                  "r": events.txn_type[moved], "s": events.source.take(pa.array(moved))}),
-        sort_keys=[("t", "ascending"), ("n", "ascending"), ("p", "ascending"),
-                   ("r", "ascending"), ("s", "ascending")],
-    ).to_numpy()
+    srt = sort_indices_by([events.ts_us[moved], node_id, product_id, events.txn_type[moved]],
+                          lambda rows: events.source.take(pa.array(moved[rows])))
     rows = moved[srt]
     columns: dict[str, pa.Array] = {
         "TxnId": pa.array(unit_day_ids(day, node_units[events.node_idx[rows]])),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -194,6 +194,50 @@ def rank_within_groups(keys: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(group_starts(keys))
     lengths = np.diff(np.append(starts, n))
     return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+
+
+def sort_indices_by(keys: Sequence[np.ndarray],
+                    tiebreak: Callable[[np.ndarray], pa.Array] | None = None) -> np.ndarray:
+    """The stable ascending sort of rows by integer key columns (most significant first), then
+    by a string column: what ``pc.sort_indices`` gives on the same columns, cheaper.
+
+    The keys are packed into one int64 when their ranges fit in 63 bits, so one numpy sort
+    does the work; ``tiebreak(rows)`` returns the strings of the given rows and is called only
+    for rows whose integer keys are all equal to another row's.
+    """
+    n = int(np.asarray(keys[0]).shape[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    cols = [np.asarray(k).astype(np.int64, copy=False) for k in keys]
+    lows = [int(c.min()) for c in cols]
+    spans = [int(c.max()) - low for c, low in zip(cols, lows, strict=True)]
+    bits = [span.bit_length() for span in spans]
+    if sum(bits) <= 63:
+        packed = np.zeros(n, dtype=np.int64)
+        for c, low, b in zip(cols, lows, bits, strict=True):
+            packed = (packed << b) | (c - low)
+        order = np.argsort(packed, kind="stable")
+        ranked = packed[order]
+        same = ranked[1:] == ranked[:-1]
+    else:
+        order = np.lexsort(cols[::-1])
+        same = np.ones(n - 1, dtype=bool)
+        for c in cols:
+            ranked = c[order]
+            same &= ranked[1:] == ranked[:-1]
+    if tiebreak is None or not same.any():
+        return order
+    # Rows in runs of equal integer keys: order each run by the strings (stable).
+    in_run = np.zeros(n, dtype=bool)
+    in_run[1:] |= same
+    in_run[:-1] |= same
+    pos = np.flatnonzero(in_run)
+    run = np.cumsum(~np.concatenate([[False], same])[pos])
+    rows = order[pos]
+    by_string = pc.sort_indices(pa.table({"g": run, "s": tiebreak(rows)}),
+                                sort_keys=[("g", "ascending"), ("s", "ascending")]).to_numpy()
+    order[pos] = rows[by_string]
+    return order
 
 
 def release_free_memory() -> None:
