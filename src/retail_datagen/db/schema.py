@@ -21,6 +21,7 @@ the server default) so that it can be upserted with ``INSERT OR REPLACE`` / ``ON
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -505,6 +506,7 @@ def duckdb_type(type_: TypeEngine) -> str:
     return _map_type(type_, 2)
 
 
+@functools.cache  # the contract is fixed: one schema per name
 def arrow_schema(name: str) -> pa.Schema:
     """Return the contract Arrow schema of a table (column order, types and nullability).
 
@@ -522,6 +524,7 @@ def arrow_schema(name: str) -> pa.Schema:
     )
 
 
+@functools.cache
 def carried_schema(name: str) -> pa.Schema:
     """The Arrow schema of a unit-scoped state table as the engine carries it in memory:
     the contract without the leading ``unit_id``, which is added when the rows are written."""
