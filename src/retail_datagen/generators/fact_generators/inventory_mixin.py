@@ -227,7 +227,7 @@ def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
         pkeys = rng.random(len(available))
         v = rng.integers(0, 10, 3)
         count = min(count, len(available))
-        picked = available[np.lexsort((np.arange(len(available)), -pkeys))[:count]]
+        picked = available[_largest_keys(pkeys, count)]
         delta = np.where(v[:count] < 5, v[:count] - 5, v[:count] - 4)
         nodes.append(np.full(count, store_idx, dtype=np.int64))
         products.append(picked.astype(np.int64))
@@ -242,6 +242,17 @@ def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
         source=pa.repeat("CYCLE_COUNT", m),
         delta=np.concatenate(deltas),
     )
+
+
+def _largest_keys(keys: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the ``count`` largest keys, largest first, ties to the lower position:
+    ``np.lexsort((positions, -keys))[:count]`` without sorting every key."""
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    neg = -keys
+    threshold = np.partition(neg, count - 1)[count - 1]
+    candidates = np.flatnonzero(neg <= threshold)
+    return candidates[np.lexsort((candidates, neg[candidates]))[:count]]
 
 
 def shrink_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
