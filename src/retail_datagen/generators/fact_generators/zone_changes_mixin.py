@@ -23,6 +23,7 @@ from .utils_mixin import (
     generator_schema,
     group_starts,
     rank_within_groups,
+    sort_indices_by,
     ts_array,
 )
 
@@ -56,13 +57,18 @@ def customer_zone_changes_table(pings: pa.Table) -> pa.Table:
     zone = zone.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     day_ord = ts // US_PER_DAY
 
+    # Rows already in (event_ts, ping_id) order (a unit-day's batch, in PingId order) need
+    # only a stable sort by visit.
+    in_time_order = ts.size < 2 or bool(
+        ((ts[1:] > ts[:-1]) | ((ts[1:] == ts[:-1]) & (ping_id[1:] > ping_id[:-1]))).all())
     if ts.size and (seq.min() < 0 or seq.max() >= _SEQ_SPAN):
         order = np.lexsort((ping_id, ts, seq, day_ord, store))
     else:
         # One composite visit key: store, then date, then seq.
         day_rel = day_ord - (day_ord.min() if ts.size else 0)
         visit_key = (store * (int(day_rel.max(initial=0)) + 1) + day_rel) * _SEQ_SPAN + seq
-        order = np.lexsort((ping_id, ts, visit_key))
+        order = (np.argsort(visit_key, kind="stable") if in_time_order
+                 else np.lexsort((ping_id, ts, visit_key)))
     s_store, s_day, s_seq, s_zone = store[order], day_ord[order], seq[order], zone[order]
     new_visit = group_starts(s_store) | group_starts(s_day) | group_starts(s_seq)
     prev_zone = np.empty_like(s_zone)
@@ -74,7 +80,7 @@ def customer_zone_changes_table(pings: pa.Table) -> pa.Table:
     rows = order[boundary]  # the first ping in the new zone
     prev_rows = order[boundary - 1]  # the last ping in the old zone
     b_ts, b_store, b_seq = ts[rows], store[rows], seq[rows]
-    dsid_order = np.lexsort((position, b_seq, b_store, b_ts))
+    dsid_order = sort_indices_by([b_ts, b_store, b_seq, position])
     rows, prev_rows = rows[dsid_order], prev_rows[dsid_order]
     b_ts, b_store, b_seq = b_ts[dsid_order], b_store[dsid_order], b_seq[dsid_order]
 
