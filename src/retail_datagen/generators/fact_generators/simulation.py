@@ -213,7 +213,8 @@ class DaySimulation(
         truck_moves, truck_inventory = self._process_truck_lifecycle(ctx, legs, leg_lines)
         wanted = self._included_tables
         sensors = bool(wanted & {"ble_pings", "customer_zone_changes"})
-        pings = self._generate_ble_pings(ctx, visits) if sensors else None
+        pings, zone_changes = (self._generate_ble_pings_and_zone_changes(ctx, visits)
+                               if sensors else (None, None))
         parts: dict[str, list[pa.Table]] = {
             "dc_inventory_txn": [self._generate_dc_inventory_transactions(ctx, dc_events,
                                                                           dc_resolved)],
@@ -239,7 +240,7 @@ class DaySimulation(
             parts["store_ops"] = [self._generate_store_ops(ctx)]
         if sensors:
             parts["ble_pings"] = [pings]
-            parts["customer_zone_changes"] = [self._generate_customer_zone_changes(pings)]
+            parts["customer_zone_changes"] = [zone_changes]
 
         # 10. Carry the state forward, then the batches, outbox and state rows to write.
         self._in_transit_after_day(state.store_in_transit, inbound, new_legs, new_lines)
