@@ -362,12 +362,17 @@ class ReceiptsMixin:
     def _build_candidate_baskets(self, ctx: DayContext, visits: Visits) -> CandidateLines:
         """Merged candidate basket lines of every visit (behaviour.md §5.2–5.4, §5.6)."""
         stores, products = self._master.stores, self._master.products
-        mult = product_multiplier(ctx.day, products.category_code, self._keyword_groups)
-        tables = basket_day_tables(
-            ctx.available, products.category_code, products.sale_price_cents,
-            products.popularity, mult, basket_mu(_ticket_k(self.config.volume.items_per_ticket_mean)),
-            calendar.overlay_windows(ctx.day)["extra_lines"],
-        )
+
+        def build_tables() -> BasketDayTables:
+            mult = product_multiplier(ctx.day, products.category_code, self._keyword_groups)
+            return basket_day_tables(
+                ctx.available, products.category_code, products.sale_price_cents,
+                products.popularity, mult,
+                basket_mu(_ticket_k(self.config.volume.items_per_ticket_mean)),
+                calendar.overlay_windows(ctx.day)["extra_lines"],
+            )
+
+        tables = self._per_day(ctx.day, "basket_tables", build_tables)
 
         def one_store(i: int) -> tuple[np.ndarray, ...]:
             a, b = int(visits.store_offsets[i]), int(visits.store_offsets[i + 1])

@@ -116,7 +116,7 @@ class DaySimulation(
                  unit: int | None = None, network_stores: int | None = None,
                  included_tables: frozenset[str] | set[str] | None = None,
                  publish_outbox: bool = False, keyword_groups: np.ndarray | None = None,
-                 store_workers: int = 1) -> None:
+                 store_workers: int = 1, day_cache: dict | None = None) -> None:
         self.config = config
         self._seed = config.seed
         self._master = master
@@ -130,6 +130,8 @@ class DaySimulation(
         self._keyword_groups = (product_keyword_groups(master.products)
                                 if keyword_groups is None else keyword_groups)
         self._store_workers = store_workers
+        # Day-level values shared by the simulations of one process (see ``_per_day``).
+        self._day_cache = {} if day_cache is None else day_cache
 
     def _generate_day(self, day: date, carried: CarriedState | None) -> DayResult:
         """One simulated day, step by step as in behaviour.md §15. Writes nothing."""

@@ -293,6 +293,19 @@ class UtilsMixin:
         none.
     """
 
+    def _per_day(self, day: date, name: str, build: Callable[[], Any]) -> Any:
+        """``build()`` once per day and name among the simulations sharing ``_day_cache``
+        (a process's unit-days of one day): for values that depend only on the day and on
+        dimensions every unit's view shares, such as the products."""
+        cache = self.__dict__.setdefault("_day_cache", {})
+        if cache.get("day") != day:
+            cache.clear()
+            cache["day"] = day
+        key = (name, id(self._master.products))
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
     def _get_available_products_for_date(self, day: date) -> np.ndarray:
         """Indices (product_id − 1) of the products launched on or before ``day``, ascending."""
         return np.flatnonzero(self._master.products.launch_ordinal <= day.toordinal())
