@@ -181,12 +181,17 @@ def merge_basket_lines(visit: np.ndarray, product: np.ndarray, qty: np.ndarray, 
         return z, z, z, z
     key = visit * n_products + product
     order = np.argsort(key, kind="stable")
-    starts = np.flatnonzero(group_starts(key[order]))
-    first = order[starts]  # stable sort: the first occurrence leads its group
+    new_group = group_starts(key[order])
+    starts = np.flatnonzero(new_group)
     total = np.add.reduceat(qty[order], starts)
-    back = np.argsort(first, kind="stable")
-    v = visit[first][back]
-    return v, rank_within_groups(v) + 1, product[first][back], total[back].astype(np.int64)
+    group_of = np.empty(key.shape[0], dtype=np.int64)
+    group_of[order] = np.cumsum(new_group) - 1
+    # Stable sort: the first occurrence leads its group; first occurrences in candidate order.
+    is_first = np.zeros(key.shape[0], dtype=bool)
+    is_first[order[starts]] = True
+    first = np.flatnonzero(is_first)
+    v = visit[first]
+    return v, rank_within_groups(v) + 1, product[first], total[group_of[first]].astype(np.int64)
 
 
 def draw_store_baskets(
