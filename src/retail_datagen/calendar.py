@@ -274,10 +274,17 @@ def draw_weather(seed: int, day: date) -> np.ndarray:
         int64 array of shape (5,): condition indices into ``WEATHER_CONDITIONS``, in ``REGIONS``
         order. ``WEATHER_MULT[result]`` gives the multipliers.
     """
+    return _weather(seed, day).copy()
+
+
+@lru_cache(maxsize=64)
+def _weather(seed: int, day: date) -> np.ndarray:
+    # Every unit-day of a day reads the same network weather: drawn once per process.
     p = weather_probabilities(day)
     out = np.empty(len(REGIONS), dtype=np.int64)
     for r in range(len(REGIONS)):
         out[r] = rng.categorical(rng.stream(seed, "weather", day, r + 1), p, 1)[0]
+    out.flags.writeable = False
     return out
 
 

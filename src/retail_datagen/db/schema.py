@@ -21,6 +21,7 @@ Keys and constraints differ per dialect (fact-tables.md §0):
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -364,6 +365,7 @@ def duckdb_type(type_: TypeEngine) -> str:
     return _map_type(type_, 2)
 
 
+@functools.cache  # the contract is fixed: one schema per name
 def arrow_schema(name: str) -> pa.Schema:
     """Return the contract Arrow schema of a table (column order, types and nullability).
 
@@ -381,6 +383,7 @@ def arrow_schema(name: str) -> pa.Schema:
     )
 
 
+@functools.cache
 def carried_schema(name: str) -> pa.Schema:
     """The Arrow schema of a unit-scoped state table as the engine carries it in memory:
     the contract without the leading ``unit_id``, which is added when the rows are written."""

@@ -57,6 +57,10 @@ _SPLIT_CODE = np.zeros((4, _width), dtype=np.int64)
 for _b, _split in enumerate(CATEGORY_SPLITS):
     for _j, (_name, _p) in enumerate(_split):
         _SPLIT_P[_b, _j], _SPLIT_CODE[_b, _j] = _p, _CAT[_name]
+# The normalised cumulative split rows of ``rng.categorical_rows``, once per behaviour.
+_SPLIT_CDF = np.cumsum(_SPLIT_P, axis=1)
+_SPLIT_CDF = _SPLIT_CDF / _SPLIT_CDF[:, -1:]
+_QTY_SPLIT = np.isin(np.arange(len(domain.BASKET_CATEGORIES)), QTY_CATEGORIES)
 
 
 def solve_ticket_k(t: float) -> float:
@@ -100,11 +104,18 @@ class BasketDayTables:
 
     Group ``g = split category code × 4 + segment code`` picks from ``candidates[g]`` (product
     indices sorted by (sale_price_cents, product_id)) with the normalised cumulative popularity
-    ``cum[g]``; an empty group means the line is dropped.
+    ``cum[g]``; an empty group means the line is dropped. ``group_cum`` holds every group's
+    ``(g, cum[g])`` as complex numbers (real g, imaginary cum), which sort lexicographically,
+    so one search finds a line's pick within its group; ``flat_candidates`` and ``group_start``
+    are the candidates concatenated in group order and where each group starts.
     """
 
     candidates: tuple[np.ndarray, ...]
     cum: tuple[np.ndarray, ...]
+    group_cum: np.ndarray
+    flat_candidates: np.ndarray
+    group_start: np.ndarray
+    group_size: np.ndarray
     mu: np.ndarray  # float64 (n_formats, 4)
     multiplier: np.ndarray  # float64 (n_products,) m(p, D)
     overlay_eligible: np.ndarray  # int64 available products with m > 1, ascending
@@ -126,12 +137,18 @@ def basket_day_tables(available: np.ndarray, category_code: np.ndarray,
                       ) -> BasketDayTables:
     """Candidate arrays per (split category, segment) with the §5.4 price bands and fallbacks."""
     avail = np.asarray(available, dtype=np.int64)
-    by_price = avail[np.lexsort((avail, np.asarray(sale_price_cents)[avail]))]
+    price = np.asarray(sale_price_cents)[avail]
+    if avail.size < 2 or bool((avail[1:] > avail[:-1]).all()):
+        by_price = avail[np.argsort(price, kind="stable")]  # ties stay in product order
+    else:
+        by_price = avail[np.lexsort((avail, price))]
     cats = np.asarray(category_code)[by_price]
     candidates, cums = [], []
     for split in range(len(domain.BASKET_CATEGORIES)):
-        members = (split, _CAT["home_garden"]) if split == _CAT["other"] else (split,)
-        in_cat = by_price[np.isin(cats, members)]
+        hit = cats == split
+        if split == _CAT["other"]:  # the split category other covers home_garden too
+            hit |= cats == _CAT["home_garden"]
+        in_cat = by_price[hit]
         for seg in range(_N_SEG):
             cand = _band(in_cat, seg) if in_cat.size else by_price
             if cand.size == 0:
@@ -142,8 +159,14 @@ def basket_day_tables(available: np.ndarray, category_code: np.ndarray,
             candidates.append(cand)
             cums.append(w / w[-1] if w.size else w)
     m = np.asarray(multiplier, dtype=np.float64)
-    return BasketDayTables(tuple(candidates), tuple(cums), mu, m, avail[m[avail] > 1.0],
-                           bool(extra_lines), int(m.shape[0]))
+    size = np.array([c.size for c in candidates], dtype=np.int64)
+    group_cum = np.empty(int(size.sum()), dtype=np.complex128)
+    group_cum.real = np.repeat(np.arange(size.size), size)
+    group_cum.imag = np.concatenate(cums)
+    return BasketDayTables(tuple(candidates), tuple(cums), group_cum,
+                           np.concatenate(candidates).astype(np.int64), np.cumsum(size) - size,
+                           size, mu, m, avail[m[avail] > 1.0], bool(extra_lines),
+                           int(m.shape[0]))
 
 
 def merge_basket_lines(visit: np.ndarray, product: np.ndarray, qty: np.ndarray, n_products: int
@@ -158,12 +181,17 @@ def merge_basket_lines(visit: np.ndarray, product: np.ndarray, qty: np.ndarray, 
         return z, z, z, z
     key = visit * n_products + product
     order = np.argsort(key, kind="stable")
-    starts = np.flatnonzero(group_starts(key[order]))
-    first = order[starts]  # stable sort: the first occurrence leads its group
+    new_group = group_starts(key[order])
+    starts = np.flatnonzero(new_group)
     total = np.add.reduceat(qty[order], starts)
-    back = np.argsort(first, kind="stable")
-    v = visit[first][back]
-    return v, rank_within_groups(v) + 1, product[first][back], total[back].astype(np.int64)
+    group_of = np.empty(key.shape[0], dtype=np.int64)
+    group_of[order] = np.cumsum(new_group) - 1
+    # Stable sort: the first occurrence leads its group; first occurrences in candidate order.
+    is_first = np.zeros(key.shape[0], dtype=bool)
+    is_first[order[starts]] = True
+    first = np.flatnonzero(is_first)
+    v = visit[first]
+    return v, rank_within_groups(v) + 1, product[first], total[group_of[first]].astype(np.int64)
 
 
 def draw_store_baskets(
@@ -187,21 +215,24 @@ def draw_store_baskets(
     line_visit = np.repeat(np.arange(n, dtype=np.int64), n_lines)
     m = line_visit.shape[0]
     line_beh = beh[line_visit]
-    pos = rng.categorical_rows(gen_category.random(m), _SPLIT_P[line_beh])
+    # rng.categorical_rows over the behaviour's split row, with its cdf computed once.
+    u_split = gen_category.random(m)
+    pos = np.minimum((_SPLIT_CDF[line_beh] <= u_split[:, None]).sum(axis=1), _width - 1)
     split = _SPLIT_CODE[line_beh, pos]
     group = split * _N_SEG + segment.astype(np.int64)[line_visit]
     u = gen_product.random(m)
-    product = np.full(m, -1, dtype=np.int64)
-    order = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(group_starts(group[order]))
-    for a, b in zip(bounds, np.append(bounds[1:], m), strict=True):
-        sel = order[a:b]
-        cand, cum = tables.candidates[group[sel[0]]], tables.cum[group[sel[0]]]
-        if cand.size:
-            pick = np.minimum(np.searchsorted(cum, u[sel], side="right"), cand.size - 1)
-            product[sel] = cand[pick]
+    # searchsorted(cum[g], u, "right") of every line at once: (g, u) among all (g, cum[g]).
+    key = np.empty(m, dtype=np.complex128)
+    key.real = group
+    key.imag = u
+    size, start = tables.group_size[group], tables.group_start[group]
+    pick = np.minimum(np.searchsorted(tables.group_cum, key, side="right") - start, size - 1)
+    if tables.flat_candidates.size:  # a line of an empty group is dropped (−1)
+        product = np.where(size > 0, tables.flat_candidates[np.maximum(start + pick, 0)], -1)
+    else:
+        product = np.full(m, -1, dtype=np.int64)
     q = 1 + rng.categorical(gen_qty, QTY_P, m)
-    qty = np.where(np.isin(split, QTY_CATEGORIES), q, 1).astype(np.int64)
+    qty = np.where(_QTY_SPLIT[split], q, 1).astype(np.int64)
     visit, product, qty = apply_holiday_overlay(
         gen_overlay, line_visit, product, qty, tables.multiplier, tables.overlay_eligible, n,
         tables.extra_lines,

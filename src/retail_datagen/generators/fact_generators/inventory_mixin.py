@@ -12,7 +12,6 @@ from datetime import date
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from retail_datagen import domain
 from retail_datagen.generators.fact_generators.data_loading_mixin import (
@@ -28,6 +27,7 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     dict_strings,
     group_starts,
+    sort_indices_by,
     ts_array,
 )
 from retail_datagen.geo import haversine_miles
@@ -149,11 +149,8 @@ def resolve_events(events: InventoryEvents, on_hand: np.ndarray
         return z, ResolvedEvents(z, z, z)
     n_products = on_hand.shape[1]
     key = events.node_idx * n_products + events.product_idx
-    order = pc.sort_indices(
-        pa.table({"k": key, "t": events.ts_us, "r": events.txn_type, "s": events.source}),
-        sort_keys=[("k", "ascending"), ("t", "ascending"), ("r", "ascending"),
-                   ("s", "ascending")],
-    ).to_numpy()
+    order = sort_indices_by([key, events.ts_us, events.txn_type],
+                            lambda rows: events.source.take(pa.array(rows)))
     k = key[order]
     d = events.delta[order]
     flat = on_hand.reshape(-1)
@@ -230,7 +227,7 @@ def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
         pkeys = rng.random(len(available))
         v = rng.integers(0, 10, 3)
         count = min(count, len(available))
-        picked = available[np.lexsort((np.arange(len(available)), -pkeys))[:count]]
+        picked = available[_largest_keys(pkeys, count)]
         delta = np.where(v[:count] < 5, v[:count] - 5, v[:count] - 4)
         nodes.append(np.full(count, store_idx, dtype=np.int64))
         products.append(picked.astype(np.int64))
@@ -245,6 +242,17 @@ def cycle_count_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
         source=pa.repeat("CYCLE_COUNT", m),
         delta=np.concatenate(deltas),
     )
+
+
+def _largest_keys(keys: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the ``count`` largest keys, largest first, ties to the lower position:
+    ``np.lexsort((positions, -keys))[:count]`` without sorting every key."""
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    neg = -keys
+    threshold = np.partition(neg, count - 1)[count - 1]
+    candidates = np.flatnonzero(neg <= threshold)
+    return candidates[np.lexsort((candidates, neg[candidates]))[:count]]
 
 
 def shrink_events(seed: int, ctx: DayContext, store_ids: np.ndarray,
@@ -289,12 +297,8 @@ def inventory_txn_table(day: date, events: InventoryEvents, resolved: ResolvedEv
     moved = np.flatnonzero(resolved.applied != 0)
     node_id = node_ids[events.node_idx[moved]]
     product_id = events.product_idx[moved] + 1
-    srt = pc.sort_indices(
-        pa.table({"t": events.ts_us[moved], "n": node_id, "p": product_id,
-                  "r": events.txn_type[moved], "s": events.source.take(pa.array(moved))}),
-        sort_keys=[("t", "ascending"), ("n", "ascending"), ("p", "ascending"),
-                   ("r", "ascending"), ("s", "ascending")],
-    ).to_numpy()
+    srt = sort_indices_by([events.ts_us[moved], node_id, product_id, events.txn_type[moved]],
+                          lambda rows: events.source.take(pa.array(moved[rows])))
     rows = moved[srt]
     columns: dict[str, pa.Array] = {
         "TxnId": pa.array(unit_day_ids(day, node_units[events.node_idx[rows]])),

@@ -25,14 +25,14 @@ from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_MINUTE,
     US_PER_SECOND,
+    Digits,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     rows_of,
     ts_array,
-    zero_pad,
 )
 from retail_datagen.geo import haversine_miles
 from retail_datagen.rng import stream
@@ -179,14 +179,25 @@ def _group_max(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
 def leg_times(departure: np.ndarray, travel_s: np.ndarray, wait_s: np.ndarray,
               units: np.ndarray, capacity: int, scheduled: int) -> np.ndarray:
     """(n, 6) status times from the departure (behaviour.md §10.3–10.4)."""
-    unload_min = _MIN_UNLOAD_MINUTES + (180 * np.minimum(units, capacity) + capacity) // (
-        2 * capacity)
+    unload_min = _unload_minutes(np.minimum(units, capacity), capacity)
     arrived = departure + travel_s * US_PER_SECOND
     unloading = arrived + wait_s * US_PER_SECOND
     completed = unloading + unload_min * US_PER_MINUTE
     return np.stack([np.full(len(departure), scheduled, dtype=np.int64),
                      departure - 2 * US_PER_HOUR, departure, arrived, unloading, completed],
                     axis=1)
+
+
+def _unload_minutes(units, capacity: int):
+    """Unloading minutes of a leg carrying ``units`` (at most ``capacity``)."""
+    return _MIN_UNLOAD_MINUTES + (180 * units + capacity) // (2 * capacity)
+
+
+def _completed_us(departure: int, travel_s: int, wait_s: int, units: int, capacity: int) -> int:
+    """The COMPLETED time of one leg, as :func:`leg_times` computes it (Python ints)."""
+    arrived = departure + travel_s * US_PER_SECOND
+    unloading = arrived + wait_s * US_PER_SECOND
+    return unloading + _unload_minutes(min(units, capacity), capacity) * US_PER_MINUTE
 
 
 def departure_delays(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -350,9 +361,9 @@ class LogisticsMixin:
         l_dc, l_store, l_no = piece_dc[first], piece_store[first], leg_no[first]
         l_ref = refrigerated[src][first]
         units = np.bincount(leg_of_piece, weights=qty, minlength=n_legs).astype(np.int64)
-        ship_ids = join_strings(["SHP", day_tag(ctx.day), zero_pad(l_dc, 4, what="dc_id"),
-                                 zero_pad(l_store, 5, what="store_id"),
-                                 zero_pad(l_no, 3, what="leg")], n_legs)
+        ship_ids = fixed_width_strings(["SHP" + day_tag(ctx.day), Digits(l_dc, 4, "dc_id"),
+                                        Digits(l_store, 5, "store_id"), Digits(l_no, 3, "leg")],
+                                       n_legs)
         ship_np = np.asarray(ship_ids.to_numpy(zero_copy_only=False), dtype="U32")
         trucks, times = self._assign_trucks(ctx, l_dc, l_store, l_no, l_ref, units,
                                             truck_available)
@@ -364,7 +375,7 @@ class LogisticsMixin:
             product_idx=product_idx[src],
             ts_us=np.full(len(qty), ctx.day_start_us + 23 * US_PER_HOUR, dtype=np.int64),
             txn_type=np.full(len(qty), OUTBOUND, dtype=np.int8),
-            source=pa.array(ship_np[leg_of_piece].astype(object), pa.string()),
+            source=ship_ids.take(pa.array(leg_of_piece, pa.int64())),
             delta=-qty,
             truck_id=trucks[leg_of_piece],
         )
@@ -398,12 +409,13 @@ class LogisticsMixin:
                    + (leg_no - 1) * 30 * US_PER_MINUTE) + delay
         tiers = {(int(d), bool(r)): truck_tiers(master, int(d), bool(r))
                  for d, r in set(zip(dc_id.tolist(), refrigerated.tolist(), strict=True))}
+        candidates = {key: np.flatnonzero(tier > 0) for key, tier in tiers.items()}
         truck_ids = master.trucks.truck_id
         chosen = np.empty(n, dtype=np.int64)
         departure = np.empty(n, dtype=np.int64)
         for i in range(n):  # a queue: each leg changes when its truck is next free
-            tier = tiers[(int(dc_id[i]), bool(refrigerated[i]))]
-            cand = np.flatnonzero(tier > 0)
+            key = (int(dc_id[i]), bool(refrigerated[i]))
+            tier, cand = tiers[key], candidates[key]
             if cand.size == 0:
                 raise GenerationError(
                     f"no truck can carry leg {i + 1} of DC {dc_id[i]} (refrigerated="
@@ -412,9 +424,9 @@ class LogisticsMixin:
             best = cand[np.lexsort((truck_ids[cand], tier[cand], dep))[0]]
             departure[i] = max(int(planned[i]), int(available[best]) + 2 * US_PER_HOUR)
             chosen[i] = truck_ids[best]
-            times = leg_times(departure[i:i + 1], travel_s[i:i + 1], wait_s[i:i + 1],
-                              units[i:i + 1], capacity, ctx.day_start_us + 23 * US_PER_HOUR)
-            available[best] = times[0, 5] + travel_s[i] * US_PER_SECOND
+            completed = _completed_us(int(departure[i]), int(travel_s[i]), int(wait_s[i]),
+                                      int(units[i]), capacity)
+            available[best] = completed + int(travel_s[i]) * US_PER_SECOND
         times = leg_times(departure, travel_s, wait_s, units, capacity,
                           ctx.day_start_us + 23 * US_PER_HOUR)
         return chosen, times
@@ -507,8 +519,8 @@ class LogisticsMixin:
             offset_s[dc] = stream(self._seed, "supplier.arrival", ctx.day, dc).integers(0, 43_200)
         arrive = ctx.day_start_us + 6 * US_PER_HOUR + offset_s[piece_dc] * US_PER_SECOND
         n = len(src)
-        source = join_strings(["SUP", day_tag(ctx.day), zero_pad(piece_dc, 4, what="dc_id"),
-                               zero_pad(leg_no, 3, what="leg")], n)
+        source = fixed_width_strings(["SUP" + day_tag(ctx.day), Digits(piece_dc, 4, "dc_id"),
+                                      Digits(leg_no, 3, "leg")], n)
         events = InventoryEvents(
             node_idx=rows_of(master.dcs.dc_id, piece_dc), product_idx=product_idx[src],
             ts_us=arrive,

@@ -24,14 +24,15 @@ from retail_datagen.rng import categorical, stream
 from .day_types import DayContext
 from .utils_mixin import (
     EPOCH_ORDINAL,
+    Digits,
     day_start_us,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     generator_schema,
     join_strings,
     nullable_int,
     ts_array,
-    zero_pad,
 )
 
 CAMPAIGNS_SCHEMA = schema.carried_schema("gen_state_campaigns")
@@ -254,8 +255,8 @@ def marketing_impressions_table(
     creative = join_strings(
         [creative_prefix.take(rows), pc.cast(pa.array((pos + 1) * 10 + variant), pa.string())], n
     )
-    impression = join_strings(
-        ["IMP" + day_tag(day), zero_pad(np.arange(1, n + 1), 9, what="impression seq")], n
+    impression = fixed_width_strings(
+        ["IMP" + day_tag(day), Digits(np.arange(1, n + 1), 9, "impression seq")], n
     )
     return pa.Table.from_arrays(
         [

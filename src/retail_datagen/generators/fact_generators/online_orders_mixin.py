@@ -13,6 +13,7 @@ order. Products, stores and DCs are referred to by index (id − 1).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 
@@ -31,15 +32,15 @@ from retail_datagen.generators.fact_generators.payments_mixin import (
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_SECOND,
+    Digits,
     day_start_us,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     rows_of,
     ts_array,
-    zero_pad,
 )
 from retail_datagen.rng import categorical, stream, uniform_int
 
@@ -271,8 +272,8 @@ def generate_online_candidates(
     by_seq = np.lexsort((np.arange(n), created))
     seq = np.empty(n, dtype=np.int64)
     seq[by_seq] = np.arange(1, n + 1, dtype=np.int64)
-    order_id = join_strings(["ONL", day_tag(day), zero_pad(np.full(n, unit_id), 4, what="dc_id"),
-                             zero_pad(seq, 7, what="order_id_ext seq")], n)
+    order_id = fixed_width_strings(["ONL" + day_tag(day), Digits(np.full(n, unit_id), 4, "dc_id"),
+                                    Digits(seq, 7, "order_id_ext seq")], n)
     if is_store_closed(day):
         mode[mode != SHIP_FROM_DC] = SHIP_FROM_DC
     home_store = customer_primary_store[customer_id - 1].astype(np.int64)
@@ -504,12 +505,10 @@ class OnlineOrdersMixin:
         are ``store_events``/``dc_events``."""
         master = self._master
         customers = master.customers
-        unit_of_customer = self._customer_units()
         parts = []
         # A generator without DCs (the network unit) still builds an empty batch, from a unit
         # without customers, which draws nothing.
-        for unit in master.dcs.dc_id.tolist() or [0]:
-            members = customers.customer_id[unit_of_customer == unit]
+        for unit, members in self._unit_customers.items():
             parts.append(generate_online_candidates(
                 stream(self._seed, "online.orders", ctx.day, unit),
                 ctx.day,
@@ -526,6 +525,14 @@ class OnlineOrdersMixin:
                 available=ctx.available,
             ))
         return OnlineCandidates.concat(ctx.day, parts)
+
+    @functools.cached_property
+    def _unit_customers(self) -> dict[int, np.ndarray]:
+        """The customer ids of each DC unit, in unit order (0 alone without DCs): fixed by
+        the dimensions, so computed once."""
+        unit_of_customer = self._customer_units()
+        return {unit: self._master.customers.customer_id[unit_of_customer == unit]
+                for unit in self._master.dcs.dc_id.tolist() or [0]}
 
     def _customer_units(self) -> np.ndarray:
         """The DC unit of every customer (the dc_id of its primary store, c_u of

@@ -82,6 +82,17 @@ class PaymentDraws:
         return PaymentDraws(*(np.concatenate([getattr(p, k) for p in parts]) for k in names))
 
 
+def _retry_cdf(mix: str) -> np.ndarray:
+    p = np.array([w for _, w in TENDER_MIX[mix]], dtype=np.float64)
+    rows = np.tile(p, (p.size, 1))
+    rows[np.arange(p.size), np.arange(p.size)] = 0.0
+    cdf = np.cumsum(rows, axis=1)
+    return cdf / cdf[:, -1:]
+
+
+_RETRY_CDF = {mix: _retry_cdf(mix) for mix in TENDER_MIX}
+
+
 def draw_payment_attempts(gen: np.random.Generator, n: int,
                           mix: Literal["instore", "online"]) -> PaymentDraws:
     """Draw the payment kinds for ``n`` parents from one stream.
@@ -106,9 +117,11 @@ def draw_payment_attempts(gen: np.random.Generator, n: int,
     method1 = methods[pos1]
     declined = gen.random(n) < BASE_DECLINE_P * DECLINE_MULT[method1]
     reason = rng.uniform_int(gen, 0, len(domain.DECLINE_REASONS) - 1, n)
-    rows = np.tile(p, (n, 1))
-    rows[np.arange(n), pos1] = 0.0
-    method2 = methods[rng.categorical_rows(gen.random(n), rows)]
+    # rng.categorical_rows over the mix with the first tender zeroed; the normalised cdf of
+    # each of those rows is computed once per mix.
+    retry_cdf = _RETRY_CDF[mix]
+    pos2 = (retry_cdf[pos1] <= gen.random(n)[:, None]).sum(axis=1)
+    method2 = methods[np.minimum(pos2, retry_cdf.shape[1] - 1)]
     ms1 = rng.uniform_int(gen, PROCESSING_MS_LO[method1], PROCESSING_MS_HI[method1], n)
     ms2 = rng.uniform_int(gen, PROCESSING_MS_LO[method2], PROCESSING_MS_HI[method2], n)
     return PaymentDraws(method1.astype(np.int64), declined, reason.astype(np.int64),

@@ -135,14 +135,13 @@ def decide_promotions(gen_apply: np.random.Generator, gen_code: np.random.Genera
     line_visit = np.asarray(line_visit, dtype=np.int64)
     count = np.bincount(line_visit, minlength=n)
     mult = CATEGORY_MULT[np.asarray(line_category, dtype=np.int64)]
-    # Σ cat_mult in line order per basket: one vector step per line position.
-    acc = np.zeros(n, dtype=np.float64)
+    # Σ cat_mult in line order per basket: a running sum along each basket's row of lines
+    # (zero-padded; adding 0.0 changes nothing), so every float addition is in line order.
     rank = rank_within_groups(line_visit)
-    order = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[order], np.arange(int(rank.max(initial=-1)) + 2))
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        sel = order[a:b]
-        acc[line_visit[sel]] += mult[sel]
+    by_position = np.zeros((n, int(rank.max(initial=-1)) + 1), dtype=np.float64)
+    by_position[line_visit, rank] = mult
+    acc = (np.cumsum(by_position, axis=1)[:, -1] if by_position.shape[1]
+           else np.zeros(n, dtype=np.float64))
     mean = np.divide(acc, count, out=np.zeros(n), where=count > 0)
     p = np.minimum(MAX_PROMO_P, SEGMENT_RATE[np.asarray(segment, dtype=np.int64)]
                    * MONTH_MULT[month - 1] * mean)

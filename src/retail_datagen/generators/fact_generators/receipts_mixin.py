@@ -60,13 +60,13 @@ from retail_datagen.generators.fact_generators.day_types import (
 from retail_datagen.generators.fact_generators.seasonal_mixin import product_multiplier
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
+    Digits,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     ts_array,
-    zero_pad,
 )
 
 logger = logging.getLogger(__name__)
@@ -168,9 +168,8 @@ def concat_visits(parts: list[Visits], n_stores: int | None = None) -> Visits:
 def sale_receipt_ids(day: date, store_ids: np.ndarray, visit_seq: np.ndarray) -> pa.Array:
     """``RCP`` + YYYYMMDD + store_id(5) + seq(6) for each (store, visit seq)."""
     n = int(np.asarray(visit_seq).shape[0])
-    return join_strings([
-        "RCP" + day_tag(day), zero_pad(store_ids, 5, what="store_id"),
-        zero_pad(visit_seq, 6, what="visit seq"),
+    return fixed_width_strings([
+        "RCP" + day_tag(day), Digits(store_ids, 5, "store_id"), Digits(visit_seq, 6, "visit seq"),
     ], n)
 
 
@@ -363,12 +362,17 @@ class ReceiptsMixin:
     def _build_candidate_baskets(self, ctx: DayContext, visits: Visits) -> CandidateLines:
         """Merged candidate basket lines of every visit (behaviour.md §5.2–5.4, §5.6)."""
         stores, products = self._master.stores, self._master.products
-        mult = product_multiplier(ctx.day, products.category_code, self._keyword_groups)
-        tables = basket_day_tables(
-            ctx.available, products.category_code, products.sale_price_cents,
-            products.popularity, mult, basket_mu(_ticket_k(self.config.volume.items_per_ticket_mean)),
-            calendar.overlay_windows(ctx.day)["extra_lines"],
-        )
+
+        def build_tables() -> BasketDayTables:
+            mult = product_multiplier(ctx.day, products.category_code, self._keyword_groups)
+            return basket_day_tables(
+                ctx.available, products.category_code, products.sale_price_cents,
+                products.popularity, mult,
+                basket_mu(_ticket_k(self.config.volume.items_per_ticket_mean)),
+                calendar.overlay_windows(ctx.day)["extra_lines"],
+            )
+
+        tables = self._per_day(ctx.day, "basket_tables", build_tables)
 
         def one_store(i: int) -> tuple[np.ndarray, ...]:
             a, b = int(visits.store_offsets[i]), int(visits.store_offsets[i + 1])

@@ -30,16 +30,16 @@ from retail_datagen.generators.fact_generators.state import merge_pending_return
 from retail_datagen.generators.fact_generators.utils_mixin import (
     US_PER_HOUR,
     US_PER_MINUTE,
+    Digits,
     date_array,
     day_start_us,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     group_starts,
-    join_strings,
     rank_within_groups,
     rows_of,
     ts_array,
-    zero_pad,
 )
 from retail_datagen.rng import categorical, stream, uniform_int
 
@@ -74,7 +74,7 @@ def return_day(sale_day: date, delay_days: np.ndarray) -> np.ndarray:
     ordinal = sale_day.toordinal() + np.asarray(delay_days, dtype=np.int64)
     # Only the one Dec 25 within 1..14 days of the sale can occur.
     xmas = [date(y, 12, 25).toordinal() for y in (sale_day.year, sale_day.year + 1)]
-    return np.where(np.isin(ordinal, xmas), ordinal + 1, ordinal)
+    return np.where((ordinal == xmas[0]) | (ordinal == xmas[1]), ordinal + 1, ordinal)
 
 
 def draw_return_schedule(rng: np.random.Generator, sale_day: date, n: int
@@ -93,7 +93,7 @@ def draw_return_schedule(rng: np.random.Generator, sale_day: date, n: int
     coin = rng.random(n)
     ordinal = return_day(sale_day, delay)
     boxing_days = [date(y, 12, 26).toordinal() for y in (sale_day.year, sale_day.year + 1)]
-    is_boxing = np.isin(ordinal, boxing_days)
+    is_boxing = (ordinal == boxing_days[0]) | (ordinal == boxing_days[1])
     returned = coin < np.where(is_boxing, RETURN_P_BOXING_DAY, RETURN_P)
     return ordinal, returned
 
@@ -186,7 +186,9 @@ def schedule_pending_returns(seed: int, sale_day: date, receipts: pa.Table,
         The new pending-return rows (see :func:`build_pending_returns`).
     """
     if "ReceiptType" in receipts.column_names:
-        receipts = receipts.filter(pc.equal(receipts.column("ReceiptType"), "SALE"))
+        sale = pc.equal(receipts.column("ReceiptType"), "SALE")
+        if not pc.all(sale, skip_nulls=False).as_py():  # a SALE batch needs no copy
+            receipts = receipts.filter(sale)
     store_id = receipts.column("StoreID").to_numpy().astype(np.int64)
     ordinal = np.zeros(store_id.shape[0], dtype=np.int64)
     returned = np.zeros(store_id.shape[0], dtype=bool)
@@ -336,8 +338,8 @@ def make_returns(seed: int, day: date, due: pa.Table, *, open_hour: np.ndarray,
     order = np.lexsort((np.arange(n_ret), ts, g.store_id))
     seq = np.empty(n_ret, dtype=np.int64)
     seq[order] = rank_within_groups(g.store_id[order]) + 1
-    ret_id = join_strings(["RET", day_tag(day), zero_pad(g.store_id, 5, what="store_id"),
-                           zero_pad(seq, 6, what="return seq")], n_ret)
+    ret_id = fixed_width_strings(["RET" + day_tag(day), Digits(g.store_id, 5, "store_id"),
+                                  Digits(seq, 6, "return seq")], n_ret)
 
     # Output order: returns by (store, seq), each with its lines in line order.
     rank = np.empty(n_ret, dtype=np.int64)

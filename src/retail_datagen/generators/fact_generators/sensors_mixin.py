@@ -28,14 +28,22 @@ from .day_types import DayContext, Visits
 from .utils_mixin import (
     US_PER_HOUR,
     US_PER_SECOND,
+    Digits,
     day_tag,
     dict_strings,
+    fixed_width_strings,
     generator_schema,
     join_strings,
     nullable_int,
     rows_of,
     ts_array,
     zero_pad,
+)
+from .zone_changes_mixin import (
+    PingCells,
+    VisitIdentity,
+    customer_zone_changes_table,
+    visit_zone_changes,
 )
 
 # --- §14.1 foot traffic --------------------------------------------------------------------------
@@ -134,17 +142,23 @@ def foot_traffic_table(day_start_us: int, draws: list[FootTrafficDraw]) -> pa.Ta
     """
     hours = [d.hour for d in draws]
     n_hours = np.array([h.size for h in hours], dtype=np.int64)
-    store = np.repeat(np.array([d.store_id for d in draws], dtype=np.int64), n_hours)
+    store_ids = np.array([d.store_id for d in draws], dtype=np.int64)
+    store_pos = np.repeat(np.repeat(np.arange(store_ids.size), n_hours), _N_FOOT_ZONES)
     hour = np.concatenate(hours) if hours else np.zeros(0, dtype=np.int64)
-    m = hour.size * _N_FOOT_ZONES
-    store = np.repeat(store, _N_FOOT_ZONES)
+    store = store_ids[store_pos]
     ts = day_start_us + np.repeat(hour, _N_FOOT_ZONES) * US_PER_HOUR
     zone_code = np.tile(np.arange(_N_FOOT_ZONES), hour.size)
     empty = np.zeros((0, _N_FOOT_ZONES), dtype=np.int64)
     count = np.concatenate([d.count for d in draws] or [empty]).reshape(-1)
     dwell = np.concatenate([d.dwell for d in draws] or [empty]).reshape(-1)
     zone = dict_strings(zone_code, domain.FOOT_TRAFFIC_ZONES)
-    sensor = join_strings(["SENSOR_", zero_pad(store, 5, what="store_id"), "_", zone], m)
+    # Each (store, zone) sensor id is built once, then taken per row.
+    store_zone = join_strings(
+        ["SENSOR_", zero_pad(np.repeat(store_ids, _N_FOOT_ZONES), 5, what="store_id"), "_",
+         pa.array(list(domain.FOOT_TRAFFIC_ZONES) * store_ids.size, pa.string())],
+        store_ids.size * _N_FOOT_ZONES,
+    )
+    sensor = store_zone.take(pa.array(store_pos * _N_FOOT_ZONES + zone_code, pa.int64()))
     return pa.Table.from_arrays(
         [
             pa.array(store, pa.int64()),
@@ -302,7 +316,18 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
                     store_unit: np.ndarray, unit_store_ids: np.ndarray | None = None
                     ) -> pa.Table:
-    """The ``ble_pings`` batch with its DSIDs, rows in PingId order.
+    """The ``ble_pings`` batch with its DSIDs, rows in PingId order (see
+    :func:`ble_pings_and_zone_changes`)."""
+    return ble_pings_and_zone_changes(day, draws, ble_ids, store_unit, unit_store_ids,
+                                      zone_changes=False)[0]
+
+
+def ble_pings_and_zone_changes(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
+                               store_unit: np.ndarray, unit_store_ids: np.ndarray | None = None,
+                               *, zone_changes: bool = True) -> tuple[pa.Table, pa.Table | None]:
+    """The ``ble_pings`` batch with its DSIDs, rows in PingId order, and (``zone_changes``)
+    its ``customer_zone_changes`` batch, derived from the draws' cells (one per visit and
+    zone position) instead of re-sorting the pings.
 
     DSID order is (event_ts, store_id, visit_seq, zone position, ping index). A known visit
     carries its customer's ``ble_id`` and CustomerID; an anonymous visit gets
@@ -330,20 +355,23 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
     # Pings are concatenated in (store_id, visit_seq, zone position, ping index) order whenever
     # the visits are in (store_id, seq) order, so a stable sort on event_ts gives DSID order.
     v_key = v_store * 1_000_000 + v_seq
+    pos = _concat([d.zone_pos for d in draws])
     if v_key.size < 2 or bool((v_key[1:] > v_key[:-1]).all()):
         order = np.argsort(ts, kind="stable")
     else:
-        pos, idx = _concat([d.zone_pos for d in draws]), _concat([d.ping_index for d in draws])
+        idx = _concat([d.ping_index for d in draws])
         order = np.lexsort((idx, pos, v_seq[visit], v_store[visit], ts))
+    drawn_ts, drawn_visit = ts, visit
+    drawn_zone = _concat([d.zone_code for d in draws])
     ts, visit = ts[order], visit[order]
-    zone_code = _concat([d.zone_code for d in draws])[order]
+    zone_code = drawn_zone[order]
     rssi = _concat([d.rssi for d in draws])[order]
     store_pos = np.repeat(np.arange(store_ids.size), n_pings)[order]
 
     anonymous = v_cust == 0
-    anon_ids = join_strings(
-        ["ANON-", zero_pad(v_store, 5, what="store_id"), "-" + day_tag(day) + "-",
-         zero_pad(v_seq, 6, what="visit seq")],
+    anon_ids = fixed_width_strings(
+        ["ANON-", Digits(v_store, 5, "store_id"), "-" + day_tag(day) + "-",
+         Digits(v_seq, 6, "visit seq")],
         v_seq.size,
     )
     known_ids = ble_ids.take(pa.array(v_cust - 1, pa.int64(), mask=anonymous))
@@ -356,11 +384,11 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
         store_ids.size * _N_BLE_ZONES,
     )
     beacon = store_zone.take(pa.array(store_pos * _N_BLE_ZONES + zone_code, pa.int64()))
-    return pa.Table.from_arrays(
+    unit_rows = np.arange(1, len(store_unit) + 1) if unit_store_ids is None else unit_store_ids
+    pings = pa.Table.from_arrays(
         [
-            pa.array(unit_day_ids(day, store_unit[rows_of(
-                np.arange(1, len(store_unit) + 1) if unit_store_ids is None else unit_store_ids,
-                store_ids[store_pos])]), pa.int64()),
+            pa.array(unit_day_ids(day, store_unit[rows_of(unit_rows, store_ids[store_pos])]),
+                     pa.int64()),
             ts_array(ts),
             pa.array(store_ids[store_pos], pa.int64()),
             beacon,
@@ -372,6 +400,13 @@ def ble_pings_table(day: date, draws: list[BlePingDraw], ble_ids: pa.Array,
         ],
         schema=BLE_PINGS_SCHEMA,
     )
+    if not zone_changes:
+        return pings, None
+    changes = visit_zone_changes(
+        PingCells.of(drawn_visit, pos, drawn_zone, drawn_ts),
+        VisitIdentity(v_store, v_seq, store_unit[rows_of(unit_rows, v_store)], v_ble, v_cust,
+                      anonymous))
+    return pings, (customer_zone_changes_table(pings) if changes is None else changes)
 
 
 class SensorsMixin:
@@ -413,6 +448,20 @@ class SensorsMixin:
     def _generate_ble_pings(self, ctx: DayContext, visits: Visits) -> pa.Table:
         """BLE pings of every visit of the day (behaviour.md §14.2), with PingId DSIDs."""
         stores = self._master.stores
+        return ble_pings_table(ctx.day, self._ble_ping_draws(ctx, visits),
+                               self._master.customers.ble_id, stores.dc_id, stores.store_id)
+
+    def _generate_ble_pings_and_zone_changes(self, ctx: DayContext, visits: Visits
+                                             ) -> tuple[pa.Table, pa.Table]:
+        """The day's BLE pings and the zone changes they make (behaviour.md §14.2–14.3)."""
+        stores = self._master.stores
+        pings, changes = ble_pings_and_zone_changes(
+            ctx.day, self._ble_ping_draws(ctx, visits), self._master.customers.ble_id,
+            stores.dc_id, stores.store_id)
+        return pings, changes
+
+    def _ble_ping_draws(self, ctx: DayContext, visits: Visits) -> list[BlePingDraw]:
+        stores = self._master.stores
         offsets = visits.store_offsets
 
         def one_store(i: int) -> BlePingDraw | None:
@@ -432,9 +481,7 @@ class SensorsMixin:
                 stream(self._seed, "ble.pings", ctx.day, store_id),
             )
 
-        draws = [d for d in self._for_each_store(one_store) if d is not None]
-        return ble_pings_table(ctx.day, draws, self._master.customers.ble_id, stores.dc_id,
-                               stores.store_id)
+        return [d for d in self._for_each_store(one_store) if d is not None]
 
 
 __all__ = [

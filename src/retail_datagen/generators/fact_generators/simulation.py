@@ -116,7 +116,7 @@ class DaySimulation(
                  unit: int | None = None, network_stores: int | None = None,
                  included_tables: frozenset[str] | set[str] | None = None,
                  publish_outbox: bool = False, keyword_groups: np.ndarray | None = None,
-                 store_workers: int = 1) -> None:
+                 store_workers: int = 1, day_cache: dict | None = None) -> None:
         self.config = config
         self._seed = config.seed
         self._master = master
@@ -130,6 +130,8 @@ class DaySimulation(
         self._keyword_groups = (product_keyword_groups(master.products)
                                 if keyword_groups is None else keyword_groups)
         self._store_workers = store_workers
+        # Day-level values shared by the simulations of one process (see ``_per_day``).
+        self._day_cache = {} if day_cache is None else day_cache
 
     def _generate_day(self, day: date, carried: CarriedState | None) -> DayResult:
         """One simulated day, step by step as in behaviour.md §15. Writes nothing."""
@@ -213,7 +215,8 @@ class DaySimulation(
         truck_moves, truck_inventory = self._process_truck_lifecycle(ctx, legs, leg_lines)
         wanted = self._included_tables
         sensors = bool(wanted & {"ble_pings", "customer_zone_changes"})
-        pings = self._generate_ble_pings(ctx, visits) if sensors else None
+        pings, zone_changes = (self._generate_ble_pings_and_zone_changes(ctx, visits)
+                               if sensors else (None, None))
         parts: dict[str, list[pa.Table]] = {
             "dc_inventory_txn": [self._generate_dc_inventory_transactions(ctx, dc_events,
                                                                           dc_resolved)],
@@ -239,7 +242,7 @@ class DaySimulation(
             parts["store_ops"] = [self._generate_store_ops(ctx)]
         if sensors:
             parts["ble_pings"] = [pings]
-            parts["customer_zone_changes"] = [self._generate_customer_zone_changes(pings)]
+            parts["customer_zone_changes"] = [zone_changes]
 
         # 10. Carry the state forward, then the batches, outbox and state rows to write.
         self._in_transit_after_day(state.store_in_transit, inbound, new_legs, new_lines)

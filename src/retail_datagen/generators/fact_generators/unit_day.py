@@ -57,6 +57,7 @@ class StaticInputs:
     store_workers: int = 1
     _simulations: dict[int, DaySimulation] = field(default_factory=dict, repr=False,
                                                    compare=False)
+    _day_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, config: RetailConfig, master: MasterData, pools: StorePools, *,
@@ -83,13 +84,14 @@ class StaticInputs:
                 self.config, view.master, view.pools, unit=unit,
                 network_stores=len(self.master.stores.store_id),
                 included_tables=self.included_tables, publish_outbox=self.publish_outbox,
-                keyword_groups=self.keyword_groups, store_workers=self.store_workers)
+                keyword_groups=self.keyword_groups, store_workers=self.store_workers,
+                day_cache=self._day_cache)
             self._simulations[unit] = sim
         return sim
 
     def __getstate__(self) -> dict:
         # Simulations are caches over the other fields; each process builds its own.
-        return {**self.__dict__, "_simulations": {}}
+        return {**self.__dict__, "_simulations": {}, "_day_cache": {}}
 
 
 def generate_unit_day(static: StaticInputs, unit: int, day: date,

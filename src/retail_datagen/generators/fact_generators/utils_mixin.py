@@ -8,10 +8,11 @@ batch is built. Ids are built column-wise with pyarrow compute, never one string
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -45,22 +46,91 @@ def date_array(ordinals: np.ndarray) -> pa.Array:
     return pa.array(days.astype(np.int32), type=pa.date32())
 
 
+class Digits(NamedTuple):
+    """Non-negative integers written as decimal strings left-padded with zeros to ``width``."""
+
+    values: np.ndarray
+    width: int
+    what: str = "id"
+
+
+def fixed_width_strings(parts: Sequence[str | Digits | np.ndarray], n: int) -> pa.Array:
+    """``n`` strings of one width: literals, zero-padded integer columns and byte matrices
+    (uint8 (n, w), one string per row), concatenated.
+
+    Built as one byte matrix (a row per string, a column per character), which is several
+    times cheaper than formatting and joining Arrow string columns.
+
+    Raises:
+        GenerationError: a value is negative or needs more than its width in digits.
+    """
+    encoded = [p.encode() if isinstance(p, str) else p for p in parts]
+    width = sum(len(p) if isinstance(p, bytes) else p.width if isinstance(p, Digits)
+                else p.shape[1] for p in encoded)
+    buf = np.empty((n, width), dtype=np.uint8)
+    col = 0
+    for part in encoded:
+        if isinstance(part, bytes):
+            buf[:, col:col + len(part)] = np.frombuffer(part, dtype=np.uint8)
+            col += len(part)
+            continue
+        if isinstance(part, np.ndarray):
+            buf[:, col:col + part.shape[1]] = part
+            col += part.shape[1]
+            continue
+        values = np.asarray(part.values, dtype=np.int64)
+        if values.size and (int(values.max()) >= 10**part.width or int(values.min()) < 0):
+            bad = int(values.max()) if int(values.min()) >= 0 else int(values.min())
+            raise GenerationError(f"{part.what}: value {bad} does not fit {part.width} digits")
+        for c in range(col + part.width - 1, col, -1):
+            quotient = values // 10
+            buf[:, c] = values - quotient * 10 + 48
+            values = quotient
+        if part.width:
+            buf[:, col] = values + 48
+        col += part.width
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32) if width else np.zeros(
+        n + 1, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
+
+
 def zero_pad(values: np.ndarray, width: int, *, what: str = "id") -> pa.Array:
     """Decimal strings of non-negative integers, left-padded with zeros to ``width``.
 
     Raises:
-        GenerationError: a value needs more than ``width`` digits (the id format overflows).
+        GenerationError: a value is negative or needs more than ``width`` digits (the id
+            format overflows).
     """
     values = np.asarray(values, dtype=np.int64)
-    if values.size and int(values.max()) >= 10**width:
-        raise GenerationError(f"{what}: value {int(values.max())} does not fit {width} digits")
-    return pc.utf8_lpad(pc.cast(pa.array(values), pa.string()), width=width, padding="0")
+    return fixed_width_strings([Digits(values, width, what)], values.shape[0])
+
+
+def string_bytes(values: pa.Array) -> np.ndarray | None:
+    """The uint8 (n, w) matrix of a string column whose values all have w bytes and none is
+    NULL, else None."""
+    if not pa.types.is_string(values.type) or values.null_count:
+        return None
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1,
+                            offset=values.offset * 4)
+    width = int(offsets[1] - offsets[0]) if n else 0
+    if n > 1 and not bool((np.diff(offsets) == width).all()):
+        return None
+    if n * width == 0:
+        return np.zeros((n, width), dtype=np.uint8)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8, count=n * width,
+                         offset=int(offsets[0]))
+    return data.reshape(n, width)
 
 
 def join_strings(parts: Sequence[pa.Array | str], n: int) -> pa.Array:
     """Concatenate string columns and literals element-wise into ``n`` strings."""
     if not any(isinstance(p, pa.Array | pa.ChunkedArray) for p in parts):
         return pa.repeat("".join(parts), n).cast(pa.string())
+    parts = [p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parts]
+    matrices = [p if isinstance(p, str) else string_bytes(p) for p in parts]
+    if all(m is not None for m in matrices):  # every column has one width: join as bytes
+        return fixed_width_strings(matrices, n)
     # Literals broadcast as scalars: no per-row Python objects.
     arrays = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*arrays, "")
@@ -85,10 +155,14 @@ def dict_strings(codes: np.ndarray, vocabulary: Sequence[str], mask: np.ndarray 
                  ) -> pa.Array:
     """A plain string column from integer codes into ``vocabulary`` (``mask`` true = NULL)."""
     codes = np.asarray(codes)
-    dictionary = pa.array(list(vocabulary), pa.string())
     indices = pa.array(np.where(mask, 0, codes).astype(np.int32) if mask is not None
                        else codes.astype(np.int32), mask=mask)
-    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+    return _vocabulary_array(tuple(vocabulary)).take(indices)
+
+
+@functools.lru_cache(maxsize=256)
+def _vocabulary_array(vocabulary: tuple[str, ...]) -> pa.Array:
+    return pa.array(list(vocabulary), pa.string())
 
 
 def nullable_int(values: np.ndarray, mask: np.ndarray, type_: pa.DataType = pa.int64()
@@ -120,6 +194,50 @@ def rank_within_groups(keys: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(group_starts(keys))
     lengths = np.diff(np.append(starts, n))
     return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+
+
+def sort_indices_by(keys: Sequence[np.ndarray],
+                    tiebreak: Callable[[np.ndarray], pa.Array] | None = None) -> np.ndarray:
+    """The stable ascending sort of rows by integer key columns (most significant first), then
+    by a string column: what ``pc.sort_indices`` gives on the same columns, cheaper.
+
+    The keys are packed into one int64 when their ranges fit in 63 bits, so one numpy sort
+    does the work; ``tiebreak(rows)`` returns the strings of the given rows and is called only
+    for rows whose integer keys are all equal to another row's.
+    """
+    n = int(np.asarray(keys[0]).shape[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    cols = [np.asarray(k).astype(np.int64, copy=False) for k in keys]
+    lows = [int(c.min()) for c in cols]
+    spans = [int(c.max()) - low for c, low in zip(cols, lows, strict=True)]
+    bits = [span.bit_length() for span in spans]
+    if sum(bits) <= 63:
+        packed = np.zeros(n, dtype=np.int64)
+        for c, low, b in zip(cols, lows, bits, strict=True):
+            packed = (packed << b) | (c - low)
+        order = np.argsort(packed, kind="stable")
+        ranked = packed[order]
+        same = ranked[1:] == ranked[:-1]
+    else:
+        order = np.lexsort(cols[::-1])
+        same = np.ones(n - 1, dtype=bool)
+        for c in cols:
+            ranked = c[order]
+            same &= ranked[1:] == ranked[:-1]
+    if tiebreak is None or not same.any():
+        return order
+    # Rows in runs of equal integer keys: order each run by the strings (stable).
+    in_run = np.zeros(n, dtype=bool)
+    in_run[1:] |= same
+    in_run[:-1] |= same
+    pos = np.flatnonzero(in_run)
+    run = np.cumsum(~np.concatenate([[False], same])[pos])
+    rows = order[pos]
+    by_string = pc.sort_indices(pa.table({"g": run, "s": tiebreak(rows)}),
+                                sort_keys=[("g", "ascending"), ("s", "ascending")]).to_numpy()
+    order[pos] = rows[by_string]
+    return order
 
 
 def release_free_memory() -> None:
@@ -174,6 +292,19 @@ class UtilsMixin:
     Streams:
         none.
     """
+
+    def _per_day(self, day: date, name: str, build: Callable[[], Any]) -> Any:
+        """``build()`` once per day and name among the simulations sharing ``_day_cache``
+        (a process's unit-days of one day): for values that depend only on the day and on
+        dimensions every unit's view shares, such as the products."""
+        cache = self.__dict__.setdefault("_day_cache", {})
+        if cache.get("day") != day:
+            cache.clear()
+            cache["day"] = day
+        key = (name, id(self._master.products))
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
 
     def _get_available_products_for_date(self, day: date) -> np.ndarray:
         """Indices (product_id − 1) of the products launched on or before ``day``, ascending."""
