@@ -8,7 +8,6 @@ they name, live here so that the two engines report a difference in the same wor
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 
 import pyarrow as pa
@@ -125,12 +124,6 @@ def check_existing_tables(found: Iterable[tuple[str, list[tuple[str, str]]]]) ->
 
 
 
-@functools.cache
-def _contract_schema(logical: str) -> pa.Schema:
-    # Built from the SQLAlchemy metadata on every call otherwise; a day maps dozens of batches.
-    return schema.arrow_schema(logical)
-
-
 def map_batch(name: str, batch: pa.Table) -> pa.Table:
     """Rename a generator batch to the contract columns, in DDL order, with contract types.
 
@@ -146,7 +139,7 @@ def map_batch(name: str, batch: pa.Table) -> pa.Table:
         raise SchemaContractError(
             f"{logical}: batch columns do not match the contract "
             f"(unmapped: {unknown}, missing: {missing})")
-    target = _contract_schema(logical)
+    target = schema.arrow_schema(logical)
     by_db = {mapping[g]: batch.column(g) for g in present}
     try:
         return pa.table([by_db[f.name].cast(f.type) for f in target], schema=target)
