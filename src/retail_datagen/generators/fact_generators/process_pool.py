@@ -66,6 +66,9 @@ from retail_datagen.generators.fact_generators.unit_day import (
 from retail_datagen.generators.fact_generators.units import split_state
 from retail_datagen.generators.fact_generators.utils_mixin import release_free_memory
 
+#: How much lower than the writer's the workers' scheduling priority is.
+_WORKER_NICENESS = 10
+
 #: How long a terminated worker may take to exit before it is killed.
 _TERMINATE_TIMEOUT_S = 5.0
 
@@ -108,6 +111,9 @@ def start_worker_process(static_pickle: bytes, result_folder: Path | None = None
 def _init_worker(static_pickle: bytes, result_folder: Path) -> None:
     """Pool initializer: the static inputs, once per worker process."""
     global _static, _result_folder
+    # The writer bounds the pipeline (DuckDB compresses every row on one thread): it gets
+    # the CPU first, the workers whatever it leaves.
+    os.nice(_WORKER_NICENESS)
     _static = start_worker_process(static_pickle, result_folder)
     _result_folder = result_folder
 
