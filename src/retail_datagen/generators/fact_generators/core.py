@@ -423,6 +423,7 @@ class FactDataGenerator(
             self._write_day, day, _fed_parts(feed, lambda: loop.call_soon_threadsafe(wanted.set)),
             cancelled))
         write.add_done_callback(lambda _: wanted.set())
+        awake = asyncio.ensure_future(_keep_awake_while(write))
         state: CarriedState | None = None
         events = 0
         try:
@@ -445,6 +446,7 @@ class FactDataGenerator(
             written = await asyncio.shield(write)
         except BaseException as exc:
             cancelled.set()
+            awake.cancel()
             # The write thread uses this object's connection until it ends: however often the
             # caller cancels, return only then, so no transaction outlives the call.
             while not write.done():
@@ -457,8 +459,21 @@ class FactDataGenerator(
                     error is exc or isinstance(exc, asyncio.CancelledError)):
                 raise GenerationError(f"writing {day} failed: {error}", day=day) from error
             raise
+        awake.cancel()
         self._state, self._state_last_day = state, day
         return written, events
+
+
+async def _keep_awake_while(write: asyncio.Future) -> None:
+    """Wake the event loop every 0.1 s until ``write`` ends.
+
+    A SIGINT that the kernel delivers to the write thread (the usual case when that thread
+    sends it) runs its Python handler, which cancels the call, only once the main thread runs
+    again; an idle loop waiting for the write would not, and the write would never see the
+    cancellation it waits for.
+    """
+    while not write.done():
+        await asyncio.sleep(0.1)
 
 
 def _fed_parts(feed: queue.SimpleQueue, want: Callable[[], object]) -> Iterator[DayResult]:
