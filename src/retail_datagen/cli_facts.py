@@ -14,8 +14,8 @@ from typing import Any
 
 import typer
 
-from retail_datagen.cli_render import FactsProgress, render_table, validation_verdict
-from retail_datagen.cli_state import EXIT_FAILED, CliState
+from retail_datagen.cli_render import FactsProgress, render_table
+from retail_datagen.cli_state import CliState
 
 
 def run_facts(state: CliState, end: date, start: date | None, tables: list[str] | None, *,
@@ -120,16 +120,7 @@ def print_facts_summary(state: CliState, summary: Any, wanted: set[str] | None =
     if summary.outbox_events:
         line += f"; {summary.outbox_events:,} outbox events"
     state.show(line)
-    results = summary.validation_results or {"skipped": True}
-    passed, verdict = validation_verdict(results)
-    if passed:
-        state.show(verdict)
-        return
-    # A failed verdict is printed even with --quiet: it explains the exit code.
-    typer.echo(verdict)
-    for message in list(results.get("errors", []))[:20]:
-        typer.echo(f"  {message}")
-    raise typer.Exit(EXIT_FAILED)
+    state.finish_with_verdict(summary.validation_results or {"skipped": True})
 
 
 __all__ = ["print_facts_summary", "run_facts"]

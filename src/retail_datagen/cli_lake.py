@@ -12,10 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
-from retail_datagen.cli_render import render_table, validation_verdict
-from retail_datagen.cli_state import EXIT_FAILED, CliState
+from retail_datagen.cli_render import render_table
+from retail_datagen.cli_state import CliState
 
 if TYPE_CHECKING:
     from retail_datagen.config.models import RetailConfig
@@ -82,15 +80,7 @@ def facts_to_lake(state: CliState, config: RetailConfig, out: Path, start: date 
     state.show(line)
     if not validate:
         return
-    result = validate_lake(out, first, end).to_dict()
-    passed, verdict = validation_verdict(result)
-    if passed:
-        state.show(verdict)
-        return
-    typer.echo(verdict)
-    for message in list(result.get("errors", []))[:20]:
-        typer.echo(f"  {message}")
-    raise typer.Exit(EXIT_FAILED)
+    state.finish_with_verdict(validate_lake(out, first, end).to_dict())
 
 
 def show_lake_status(state: CliState, lake: Path) -> None:

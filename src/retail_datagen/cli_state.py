@@ -104,6 +104,22 @@ class CliState:
         if not self.quiet:
             self.out.print(renderable, markup=False, highlight=False)
 
+    def finish_with_verdict(self, results: dict[str, Any]) -> None:
+        """Show the validation verdict of ``results``; if it failed, print it with its first
+        errors even under ``--quiet`` (it explains the exit code) and exit with 1."""
+        import typer
+
+        from retail_datagen.cli_render import validation_verdict
+
+        passed, verdict = validation_verdict(results)
+        if passed:
+            self.show(verdict)
+            return
+        typer.echo(verdict)
+        for message in list(results.get("errors", []))[:20]:
+            typer.echo(f"  {message}")
+        raise typer.Exit(EXIT_FAILED)
+
 
 __all__ = [
     "DATABASE_URL_ENV", "DEFAULT_CONFIG", "DEFAULT_EXPORT_DIR", "EXIT_DATABASE", "EXIT_FAILED",
