@@ -11,6 +11,7 @@ import pytest
 from conftest import config_in, generate
 from retail_datagen.errors import (
     DateRangeError,
+    MasterDataError,
     MasterDataMissingError,
     SchemaMismatchError,
     StateMismatchError,
@@ -47,6 +48,19 @@ def test_end_before_start(test_config):
 def test_missing_master_data_lists_every_dimension(test_config):
     gen = FactDataGenerator(test_config)
     with pytest.raises(MasterDataMissingError, match="dim_customers"):
+        gen.load_master_data()
+    gen.close()
+
+
+def test_a_dimension_value_outside_its_vocabulary_is_named(tmp_path):
+    config = config_in(tmp_path)
+    with MasterDataGenerator(config) as master:
+        master.generate_all()
+    con = duckdb.connect(config.paths.duckdb)
+    con.execute("UPDATE dim_customers SET shopper_segment = 'NOBODY' WHERE customer_id = 2")
+    con.close()
+    gen = FactDataGenerator(config)
+    with pytest.raises(MasterDataError, match=r"shopper_segment: \['NOBODY'\]"):
         gen.load_master_data()
     gen.close()
 

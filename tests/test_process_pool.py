@@ -114,6 +114,15 @@ def test_workers_option_is_validated(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--workers" in done.stderr, done.stderr
 
 
+def test_a_worker_loads_no_database_driver() -> None:
+    # Whatever the fork server preloads is resident in every worker too.
+    code = ("import sys, retail_datagen.generators.fact_generators.process_pool; "
+            "print(sorted(m for m in ('duckdb', 'psycopg') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from retail_datagen.generators.fact_generators.day_types import DayResult
-from retail_datagen.generators.fact_generators.persistence_mixin import StateWrites
+from retail_datagen.generators.fact_generators.day_types import DayResult, StateWrites
 from retail_datagen.generators.fact_generators.result_files import (
     make_result_folder,
     read_result,

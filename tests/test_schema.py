@@ -278,11 +278,11 @@ def test_duckdb_ddl_keys_per_table_kind() -> None:
     dim_ddl = schema.duckdb_ddl("dim_stores")
     assert 'PRIMARY KEY ("store_id")' in dim_ddl and "REFERENCES" not in dim_ddl
     assert '"state" VARCHAR NOT NULL' in schema.duckdb_ddl("dim_geographies")
-    assert 'PRIMARY KEY ("unit_id", "node_type", "node_id", "product_id")' in schema.duckdb_ddl(
-        "gen_state_inventory"
-    )
-    # Written once, never upserted: no index to build over a million rows.
+    assert 'PRIMARY KEY ("unit_id", "truck_id")' in schema.duckdb_ddl("gen_state_trucks")
+    # A million rows each on the starter network: no index to build (the daily upsert of the
+    # state joins by key instead).
     assert "PRIMARY KEY" not in schema.duckdb_ddl("gen_initial_inventory")
+    assert "PRIMARY KEY" not in schema.duckdb_ddl("gen_state_inventory")
 
 
 def test_duckdb_ddl_creates_every_table(tmp_path) -> None:
@@ -395,6 +395,44 @@ def test_upsert_arrow_replaces_by_key(tmp_path) -> None:
         assert got == [(1, 1, datetime(2024, 1, 1)), (1, 2, datetime(2024, 1, 2))]
         with pytest.raises(UnknownTableError):
             eng.upsert_arrow(con, "receipts", _receipt_batch())
+    finally:
+        con.close()
+
+
+def _inventory(rows: list[tuple]) -> pa.Table:
+    unit, node_type, node_id, product_id, on_hand = zip(*rows, strict=True)
+    return pa.table({"unit_id": pa.array(unit, pa.int16()), "node_type": list(node_type),
+                     "node_id": list(node_id), "product_id": list(product_id),
+                     "on_hand": pa.array(on_hand, pa.int32()),
+                     "in_transit": pa.array([0] * len(rows), pa.int32()),
+                     "on_order": pa.array([0] * len(rows), pa.int32())})
+
+
+def test_upsert_without_an_index_updates_by_key_and_inserts_new_keys(tmp_path) -> None:
+    con = eng.open_duckdb(tmp_path / "inv.duckdb")
+    try:
+        eng.create_tables(con, ["gen_state_inventory"])
+        assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = "
+                           "'gen_state_inventory' AND constraint_type = 'PRIMARY KEY'"
+                           ).fetchone() == (0,)
+        eng.append_arrow(con, "gen_state_inventory", _inventory(
+            [(1, "STORE", 1, 1, 10), (1, "STORE", 1, 2, 20), (1, "DC", 1, 1, 30)]))
+        with eng.transaction(con):
+            # Same node_id and product_id under another node_type is another key.
+            assert eng.upsert_arrow(con, "gen_state_inventory", _inventory(
+                [(1, "DC", 1, 1, 31), (1, "STORE", 1, 2, 21)])) == 2
+        with eng.transaction(con):
+            eng.upsert_arrow(con, "gen_state_inventory", _inventory(
+                [(1, "STORE", 1, 1, 11), (2, "STORE", 1, 1, 5)]))
+        got = con.execute("SELECT unit_id, node_type, node_id, product_id, on_hand FROM "
+                          "gen_state_inventory ORDER BY ALL").fetchall()
+        assert got == [(1, "DC", 1, 1, 31), (1, "STORE", 1, 1, 11), (1, "STORE", 1, 2, 21),
+                       (2, "STORE", 1, 1, 5)]
+        with pytest.raises(RuntimeError), eng.transaction(con):
+            eng.upsert_arrow(con, "gen_state_inventory", _inventory([(1, "DC", 1, 1, 99)]))
+            raise RuntimeError("abandon the day")
+        assert con.execute("SELECT on_hand FROM gen_state_inventory WHERE node_type = 'DC'"
+                           ).fetchall() == [(31,)]
     finally:
         con.close()
 

@@ -23,8 +23,10 @@ from retail_datagen.db.contract import (
 )
 from retail_datagen.db.schema import (
     CONTRACT_TABLES,
+    UNINDEXED_STATE_TABLES,
     db_table_name,
     duckdb_ddl,
+    primary_key,
     quote_ident,
 )
 from retail_datagen.errors import (
@@ -240,7 +242,8 @@ def upsert_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> i
 
     Args:
         con: An open, writable connection.
-        name: A ``gen_*`` table name; the table must exist (it declares its key in DuckDB).
+        name: A ``gen_*`` table name; the table must exist. It declares its key in DuckDB,
+            but for ``schema.UNINDEXED_STATE_TABLES``, whose rows are matched by a join.
         data: The rows; each key may appear at most once in the batch.
 
     Returns:
@@ -251,7 +254,35 @@ def upsert_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> i
         SchemaContractError: The batch has a column the table does not have.
     """
     require_state_table(name, "upsert")
+    if db_table_name(name) in UNINDEXED_STATE_TABLES:
+        return _update_by_key(con, name, data)
     return _insert_from_arrow(con, name, data, "INSERT OR REPLACE")
+
+
+def _update_by_key(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:
+    """The upsert of a table without an index: ``UPDATE … FROM`` the batch joined by key, then
+    an insert of the batch's keys the table did not have (none when every row matched)."""
+    db_name = db_table_name(name)
+    columns = checked_columns(db_name, data)
+    if data.num_rows == 0:
+        return 0
+    key = primary_key(db_name)
+    view_name = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
+    view, target = quote_ident(view_name), quote_ident(db_name)
+    matches = " AND ".join(f"t.{quote_ident(c)} = v.{quote_ident(c)}" for c in key)
+    assignments = ", ".join(f"{quote_ident(c)} = v.{quote_ident(c)}"
+                            for c in columns if c not in key)
+    con.register(view_name, data)
+    try:
+        (updated,) = con.execute(
+            f"UPDATE {target} AS t SET {assignments} FROM {view} AS v WHERE {matches}").fetchone()
+        if updated < data.num_rows:
+            cols = ", ".join(quote_ident(c) for c in columns)
+            con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {view} AS v "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {matches})")
+    finally:
+        con.unregister(view_name)
+    return data.num_rows
 
 
 def replace_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:

@@ -11,8 +11,9 @@ Keys and constraints differ per dialect (fact-tables.md §0):
 * The metadata declares every primary key, every dimension FK, the outbox ``UNIQUE(trace_id)``
   and the outbox index; ``metadata.create_all`` (PostgreSQL and other dialects) creates them all.
 * The DuckDB DDL declares the primary keys of the dimension and ``gen_*`` tables only, except
-  ``gen_initial_inventory``: written once and never upserted, it needs no index, and building
-  one over its million rows (on the starter network) cost more than writing them. Fact
+  the inventory tables (:data:`UNINDEXED_STATE_TABLES`): building an index over their million
+  rows (on the starter network) cost more than writing them, and the daily upsert of
+  ``gen_state_inventory`` is an ``UPDATE … FROM`` join by key instead (``duckdb_engine``). Fact
   tables and the outbox get no key, FK, UNIQUE or index, for append speed and memory. The
   dimension tables get no FK either: DuckDB checks FKs row by row and forbids replacing a
   referenced parent, which would slow the master-data bulk load and block ``force`` rewrites.
@@ -431,16 +432,17 @@ def _default_sql(column: Column) -> str:
     raise TypeError(f"unsupported server default on {column}")
 
 
-#: State tables written whole once: DuckDB keeps no index on their key.
-_UNINDEXED = frozenset({"gen_initial_inventory"})
+#: State tables without a DuckDB index on their key: ``gen_initial_inventory`` is written
+#: once; ``gen_state_inventory`` whole on the first day, then updated by key.
+UNINDEXED_STATE_TABLES = frozenset({"gen_initial_inventory", "gen_state_inventory"})
 
 
 def duckdb_ddl(name: str) -> str:
     """Render the DuckDB ``CREATE TABLE IF NOT EXISTS`` statement of a table.
 
     Fact tables and the outbox declare no key, FK, UNIQUE or index; dimension and ``gen_*``
-    tables declare their primary key only, but for ``gen_initial_inventory`` (see the module
-    docstring for why).
+    tables declare their primary key only, but for :data:`UNINDEXED_STATE_TABLES` (see the
+    module docstring for why).
 
     Args:
         name: A logical or database table name.
@@ -458,7 +460,7 @@ def duckdb_ddl(name: str) -> str:
         + _default_sql(c)
         for c in tbl.c
     ]
-    if (tbl.name in DIM_TABLES or tbl.name in STATE_TABLES) and tbl.name not in _UNINDEXED:
+    if (tbl.name in DIM_TABLES or tbl.name in STATE_TABLES) and tbl.name not in UNINDEXED_STATE_TABLES:
         pk = ", ".join(quote_ident(c) for c in _PRIMARY_KEYS[tbl.name])
         parts.append(f"PRIMARY KEY ({pk})")
     body = ",\n    ".join(parts)
@@ -467,6 +469,7 @@ def duckdb_ddl(name: str) -> str:
 
 __all__ = [
     "CONTRACT_TABLES",
+    "UNINDEXED_STATE_TABLES",
     "DIM_TABLES",
     "FACT_TABLES",
     "FACT_TABLE_DB_NAMES",

@@ -15,17 +15,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from retail_datagen.db import duckdb_engine, schema
+from retail_datagen.db import schema
 from retail_datagen.db.contract import TRACE_ID, map_batch
 from retail_datagen.errors import SchemaContractError
 from retail_datagen.ids import unit_day_ids
+
+if TYPE_CHECKING:
+    import duckdb
+
 from retail_datagen.streaming.schemas import (
     PAYLOAD_TS_FORMAT,
     message_type_expression,
@@ -86,11 +90,20 @@ _local = threading.local()
 
 def _builder() -> duckdb.DuckDBPyConnection:
     # One private in-memory database per thread: DuckDB connections must not be shared by
-    # threads, and the engine builds days on worker threads.
+    # threads, and the engine builds days on worker threads. Imported here: a pool worker
+    # needs DuckDB only when it builds outbox events.
+    from retail_datagen.db import duckdb_engine
+
     con = getattr(_local, "con", None)
     if con is None:
-        con = _local.con = duckdb.connect(duckdb_engine.MEMORY)
+        con = _local.con = duckdb_engine.open_duckdb(duckdb_engine.MEMORY)
     return con
+
+
+def _builder_result(result: duckdb.DuckDBPyConnection) -> pa.Table:
+    from retail_datagen.db import duckdb_engine
+
+    return duckdb_engine.to_arrow_table(result)
 
 
 def _payload_sql(logical: str) -> str:
@@ -162,7 +175,7 @@ def build_outbox_rows(name: str, batch: pa.Table, *, validate: bool = True) -> p
     view = "_outbox_source"
     con.register(view, mapped)
     try:
-        rows = duckdb_engine.to_arrow_table(con.execute(_build_sql(logical, view)))
+        rows = _builder_result(con.execute(_build_sql(logical, view)))
     finally:
         con.unregister(view)
     for column in ("message_type", "partition_key"):

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from retail_datagen import domain
-from retail_datagen.errors import MasterDataMissingError
+from retail_datagen.errors import MasterDataError, MasterDataMissingError
 
 _DIM_ORDER = (
     "dim_geographies", "dim_distribution_centers", "dim_stores", "dim_trucks", "dim_customers",
@@ -22,13 +23,20 @@ _DIM_ORDER = (
 )
 
 
-def _codes(values: pa.Array | np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
-    lookup = {v: i for i, v in enumerate(vocabulary)}
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        values = values.to_numpy(zero_copy_only=False)
-    uniques, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-    # One dict look-up per distinct value, not per row.
-    return np.array([lookup[u] for u in uniques], dtype=np.int8)[inverse]
+def _codes(table: pa.Table, column: str, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """The position of every value of ``table[column]`` in ``vocabulary`` (int8), by Arrow.
+
+    Raises:
+        MasterDataError: a value is not in the vocabulary.
+    """
+    values = table.column(column)
+    codes = pc.index_in(values, value_set=pa.array(vocabulary, pa.string()))
+    if codes.null_count:
+        unknown = pc.unique(pc.filter(values, pc.is_null(codes))).to_pylist()
+        raise MasterDataError(
+            f"{column}: {unknown[:5]} not among {list(vocabulary)}; regenerate the master "
+            "data with 'retail-datagen master --force'")
+    return codes.to_numpy().astype(np.int8)
 
 
 def _np(table: pa.Table, column: str, dtype=None) -> np.ndarray:
@@ -135,7 +143,7 @@ def _normalize_geographies(tbl: pa.Table) -> GeographyColumns:
     return GeographyColumns(
         geography_id=_np(tbl, "geography_id", np.int64),
         state=tbl.column("state").to_numpy(zero_copy_only=False),
-        region_code=_codes(tbl.column("region"), domain.REGIONS),
+        region_code=_codes(tbl, "region", domain.REGIONS),
         latitude=_np(tbl, "latitude", np.float64),
         longitude=_np(tbl, "longitude", np.float64),
         tax_ppm=_np(tbl, "tax_ppm", np.int64),
@@ -202,8 +210,8 @@ class DataLoadingMixin:
             geography_id=geo_idx + 1,
             dc_id=_np(tbl, "dc_id", np.int64),
             tax_ppm=_np(tbl, "tax_ppm", np.int64),
-            format_code=_codes(tbl.column("store_format"), domain.STORE_FORMATS),
-            location_code=_codes(tbl.column("location_type"), domain.LOCATION_TYPES),
+            format_code=_codes(tbl, "store_format", domain.STORE_FORMATS),
+            location_code=_codes(tbl, "location_type", domain.LOCATION_TYPES),
             open_hour=_np(tbl, "open_hour", np.int64),
             close_hour=_np(tbl, "close_hour", np.int64),
             traffic_multiplier=_np(tbl, "daily_traffic_multiplier", np.float64),
@@ -215,7 +223,7 @@ class DataLoadingMixin:
         return TruckColumns(
             truck_id=_np(tbl, "truck_id", np.int64),
             refrigerated=_np(tbl, "refrigeration", bool),
-            type_code=_codes(tbl.column("truck_type"), domain.TRUCK_TYPES),
+            type_code=_codes(tbl, "truck_type", domain.TRUCK_TYPES),
             dc_id=dc.to_numpy().astype(np.int64),
             capacity=_np(tbl, "capacity_units", np.int64),
         )
@@ -225,8 +233,8 @@ class DataLoadingMixin:
         return CustomerColumns(
             customer_id=_np(tbl, "customer_id", np.int64),
             geography_id=geo_idx + 1,
-            segment_code=_codes(tbl.column("shopper_segment"), domain.SHOPPER_SEGMENTS),
-            mobility_code=_codes(tbl.column("mobility_segment"), domain.MOBILITY_SEGMENTS),
+            segment_code=_codes(tbl, "shopper_segment", domain.SHOPPER_SEGMENTS),
+            mobility_code=_codes(tbl, "mobility_segment", domain.MOBILITY_SEGMENTS),
             primary_store_id=_np(tbl, "primary_store_id", np.int64),
             home_tax_ppm=geos.tax_ppm[geo_idx],
             ble_id=tbl.column("ble_id").combine_chunks(),
@@ -234,10 +242,10 @@ class DataLoadingMixin:
         )
 
     def _normalize_products(self, tbl: pa.Table) -> ProductColumns:
-        category = _codes(tbl.column("basket_category"), domain.BASKET_CATEGORIES)
+        category = _codes(tbl, "basket_category", domain.BASKET_CATEGORIES)
         refrigerated = _np(tbl, "requires_refrigeration", bool)
         launch = tbl.column("launch_date").cast(pa.int32()).to_numpy().astype(np.int64)
-        tax_codes = _codes(tbl.column("taxability"), domain.TAXABILITY)
+        tax_codes = _codes(tbl, "taxability", domain.TAXABILITY)
         return ProductColumns(
             product_id=_np(tbl, "product_id", np.int64),
             category_code=category,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from retail_datagen.config.models import RetailConfig
 
 BEHAVIOURS: tuple[str, ...] = ("QUICK", "GROCERY", "FAMILY", "BULK")
 
@@ -155,7 +158,27 @@ class DayResult:
 
     batches: dict[str, list[pa.Table]]  # included logical table -> PascalCase parts
     state: Any  # state.CarriedState
-    state_writes: Any  # persistence_mixin.StateWrites
+    state_writes: Any  # StateWrites (below)
     outbox: pa.Table | None
 
 
+@dataclass
+class StateWrites:
+    """The generator-state changes of one day, written in the day's transaction."""
+
+    inventory: pa.Table  # gen_state_inventory rows to upsert
+    initial_inventory: pa.Table | None  # first day only
+    shipments: pa.Table
+    shipment_lines: pa.Table
+    trucks: pa.Table
+    supplier_orders: pa.Table
+    campaigns: pa.Table
+    new_pending_returns: pa.Table
+    first_day: date
+    config_rows: pa.Table | None  # gen_metadata rows written on the first day
+
+
+def config_metadata_rows(config: RetailConfig) -> pa.Table:
+    """The ``gen_metadata`` rows written on the first fact day."""
+    return pa.table({"key": ["config_fingerprint", "config_data"],
+                     "value": [config.fingerprint(), config.config_data()]})

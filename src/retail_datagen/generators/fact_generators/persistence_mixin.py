@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 import sqlalchemy
 
-from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
 from retail_datagen.db.contract import map_batch
 from retail_datagen.db.target import Target
 from retail_datagen.errors import GenerationError
-from retail_datagen.generators.fact_generators.day_types import DayResult
+from retail_datagen.generators.fact_generators.day_types import DayResult, StateWrites
 from retail_datagen.generators.fact_generators.utils_mixin import US_PER_HOUR, day_start_us
 from retail_datagen.streaming.outbox_rows import build_outbox_rows
 
@@ -34,26 +32,12 @@ _DIM_QUERIES = {
     "dim_stores": "SELECT *, CAST(round(tax_rate * 1000000) AS BIGINT) AS tax_ppm "
                   "FROM dim_stores ORDER BY store_id",
     "dim_trucks": "SELECT * FROM dim_trucks ORDER BY truck_id",
-    "dim_customers": "SELECT * FROM dim_customers ORDER BY customer_id",
+    # Only the columns the engine uses: the names and addresses would double the read.
+    "dim_customers": "SELECT customer_id, geography_id, shopper_segment, mobility_segment, "
+                     "primary_store_id, ble_id, ad_id FROM dim_customers ORDER BY customer_id",
     "dim_products": "SELECT *, substr(product_name, length(brand) + 2) AS item_name "
                     "FROM dim_products ORDER BY product_id",
 }
-
-
-@dataclass
-class StateWrites:
-    """The generator-state changes of one day, written in the day's transaction."""
-
-    inventory: pa.Table  # gen_state_inventory rows to upsert
-    initial_inventory: pa.Table | None  # first day only
-    shipments: pa.Table
-    shipment_lines: pa.Table
-    trucks: pa.Table
-    supplier_orders: pa.Table
-    campaigns: pa.Table
-    new_pending_returns: pa.Table
-    first_day: date
-    config_rows: pa.Table | None  # gen_metadata rows written on the first day
 
 
 def hour_bounds(table: pa.Table, day: date, batch_hours: int) -> list[tuple[datetime, datetime]]:
@@ -223,11 +207,3 @@ def drop_fact_tables(target: Target) -> None:
 class _Cancelled(Exception):
     """Raised inside the day's transaction when the caller was cancelled or the day abandoned
     before COMMIT."""
-
-
-def config_metadata_rows(config: RetailConfig) -> pa.Table:
-    """The ``gen_metadata`` rows written on the first fact day."""
-    return pa.table({"key": ["config_fingerprint", "config_data"],
-                     "value": [config.fingerprint(), config.config_data()]})
-
-

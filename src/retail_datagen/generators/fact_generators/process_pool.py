@@ -7,7 +7,8 @@ Design:
   the calling process is the writer. Workers start with the ``forkserver`` method (the server
   is a fresh interpreter, so neither the writer's open DuckDB connection nor its threads are
   inherited) and preload this module, so a new worker costs a fork, not an import. Each
-  worker receives the pickled :class:`StaticInputs` once (the pool's initializer), runs
+  worker reads the pickled :class:`StaticInputs` once (the pool's initializer, from a file
+  of the result folder), runs
   per-store work on one thread (``store_workers = 1``) and ignores SIGINT: the writer decides
   when workers end and terminates them.
 * **What crosses the process boundary.** Files in shared memory (``result_files``): a worker
@@ -35,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -66,8 +68,9 @@ from retail_datagen.generators.fact_generators.unit_day import (
 from retail_datagen.generators.fact_generators.units import split_state
 from retail_datagen.generators.fact_generators.utils_mixin import release_free_memory
 
-#: How much lower than the writer's the workers' scheduling priority is.
-_WORKER_NICENESS = 10
+#: How much lower than the writer's the workers' scheduling priority is: the lowest, so that
+#: a worker sharing a core with the writer takes about 1.5 % of it (10 would take 10 %).
+_WORKER_NICENESS = 19
 
 #: How long a terminated worker may take to exit before it is killed.
 _TERMINATE_TIMEOUT_S = 5.0
@@ -108,13 +111,15 @@ def start_worker_process(static_pickle: bytes, result_folder: Path | None = None
     return static
 
 
-def _init_worker(static_pickle: bytes, result_folder: Path) -> None:
-    """Pool initializer: the static inputs, once per worker process."""
+def _init_worker(static_file: Path, result_folder: Path) -> None:
+    """Pool initializer: the static inputs, once per worker process, from the pickle file the
+    writer left in the result folder. (As pickled bytes in the initializer's arguments they
+    would stay in the writer and in every worker for the pool's lifetime.)"""
     global _static, _result_folder
     # The writer bounds the pipeline (DuckDB compresses every row on one thread): it gets
     # the CPU first, the workers whatever it leaves.
     os.nice(_WORKER_NICENESS)
-    _static = start_worker_process(static_pickle, result_folder)
+    _static = start_worker_process(static_file.read_bytes(), result_folder)
     _result_folder = result_folder
 
 
@@ -160,6 +165,13 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def start_fork_server() -> None:
+    """Start the fork server now, so that it imports the engine while the caller still loads
+    the master data; the first pool then only forks. Returns at once."""
+    _pool_context()
+    multiprocessing.forkserver.ensure_running()
+
+
 # --- the writer side ------------------------------------------------------------------------
 
 
@@ -202,12 +214,14 @@ class ProcessPoolDays:
         self._changed = asyncio.Event()
         if not self._days:
             return self
-        static_pickle = pickle.dumps(self._static, protocol=pickle.HIGHEST_PROTOCOL)
-        release_free_memory()  # what loading the master data and building the inputs freed
         self._folder = make_result_folder()
+        static_file = self._folder / "static.pickle"
+        with static_file.open("wb") as sink:
+            pickle.dump(self._static, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        release_free_memory()  # what loading the master data and building the inputs freed
         self._pool = ProcessPoolExecutor(self._workers, mp_context=_pool_context(),
                                          initializer=_init_worker,
-                                         initargs=(static_pickle, self._folder))
+                                         initargs=(static_file, self._folder))
         for unit in self._units:
             self._submit(unit, 0)
         return self
@@ -285,13 +299,23 @@ class ProcessPoolDays:
         """
         units = len(self._units)
         done: dict[int, DayResult] = {}  # unit -> its state, once its facts were handed out
+        merged_state: asyncio.Future | None = None
         while len(done) < units:
             arrived = self._arrived.get(index, {})
             if arrived:
                 fresh = {unit: arrived.pop(unit) for unit in sorted(arrived)}
                 for unit, result in fresh.items():
                     done[unit] = DayResult({}, result.state, result.state_writes, None)
-                yield merge_unit_facts(fresh)
+                if len(done) == units:
+                    # The day's state is merged while the writer appends these last facts.
+                    merged_state = asyncio.ensure_future(
+                        asyncio.to_thread(merge_unit_days, self._static, done))
+                try:
+                    yield merge_unit_facts(fresh)
+                except BaseException:  # the day is abandoned: nobody wants its state
+                    if merged_state is not None:
+                        merged_state.cancel()
+                    raise
                 continue
             if self._error is not None and self._error[0] <= index:
                 failed_index, error = self._error
@@ -304,7 +328,8 @@ class ProcessPoolDays:
             self._changed.clear()
             await self._changed.wait()
         self._arrived.pop(index, None)
-        yield await asyncio.to_thread(merge_unit_days, self._static, done)
+        assert merged_state is not None, "the loop ends once every unit-day is merged"
+        yield await merged_state
 
     @staticmethod
     def _generation_error(day: date, error: BaseException) -> GenerationError:
@@ -337,4 +362,4 @@ class ProcessPoolDays:
             remove_result_folder(self._folder)
 
 
-__all__ = ["ProcessPoolDays", "start_worker_process"]
+__all__ = ["ProcessPoolDays", "start_fork_server", "start_worker_process"]

@@ -26,8 +26,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from retail_datagen.generators.fact_generators.day_types import DayResult
-from retail_datagen.generators.fact_generators.persistence_mixin import StateWrites
+from retail_datagen.generators.fact_generators.day_types import DayResult, StateWrites
 from retail_datagen.generators.fact_generators.state import CarriedState
 
 #: Where result files go when the machine has a memory-backed file system.

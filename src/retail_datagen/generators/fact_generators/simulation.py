@@ -27,6 +27,8 @@ from retail_datagen.generators.fact_generators.day_types import (
     DayContext,
     DayResult,
     InventoryEvents,
+    StateWrites,
+    config_metadata_rows,
 )
 from retail_datagen.generators.fact_generators.inventory_mixin import (
     InventoryMixin,
@@ -39,10 +41,6 @@ from retail_datagen.generators.fact_generators.marketing_mixin import (
 )
 from retail_datagen.generators.fact_generators.online_orders_mixin import OnlineOrdersMixin
 from retail_datagen.generators.fact_generators.payments_mixin import PaymentsMixin
-from retail_datagen.generators.fact_generators.persistence_mixin import (
-    StateWrites,
-    config_metadata_rows,
-)
 from retail_datagen.generators.fact_generators.promotions_mixin import PromotionsMixin
 from retail_datagen.generators.fact_generators.receipts_mixin import ReceiptsMixin
 from retail_datagen.generators.fact_generators.returns_mixin import ReturnsMixin

@@ -18,8 +18,7 @@ import pyarrow as pa
 from retail_datagen.config.models import RetailConfig
 from retail_datagen.db import schema
 from retail_datagen.generators.fact_generators.data_loading_mixin import MasterData, StorePools
-from retail_datagen.generators.fact_generators.day_types import DayResult
-from retail_datagen.generators.fact_generators.persistence_mixin import StateWrites
+from retail_datagen.generators.fact_generators.day_types import DayResult, StateWrites
 from retail_datagen.generators.fact_generators.seasonal_mixin import product_keyword_groups
 from retail_datagen.generators.fact_generators.simulation import DaySimulation
 from retail_datagen.generators.fact_generators.state import CarriedState
