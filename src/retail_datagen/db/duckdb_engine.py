@@ -180,20 +180,27 @@ def _insert_from_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table
     columns = checked_columns(db_name, data)
     if data.num_rows == 0:
         return 0
-    view = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
     cols = ", ".join(quote_ident(c) for c in columns)
-    sql = f"{verb} INTO {quote_ident(db_name)} ({cols}) SELECT {cols} FROM {quote_ident(view)}"
-    con.register(view, data)
-    try:
+    with _arrow_view(con, data) as view:
+        sql = f"{verb} INTO {quote_ident(db_name)} ({cols}) SELECT {cols} FROM {view}"
         if bounds is None:
             con.execute(sql)
         else:
             ranged = f"{sql} WHERE {quote_ident(column)} >= ? AND {quote_ident(column)} < ?"
             for lo, hi in bounds:
                 con.execute(ranged, [lo, hi])
-    finally:
-        con.unregister(view)
     return data.num_rows
+
+
+@contextmanager
+def _arrow_view(con: duckdb.DuckDBPyConnection, data: pa.Table) -> Iterator[str]:
+    """``data`` registered as a view for the block; yields its quoted name."""
+    name = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
+    con.register(name, data)
+    try:
+        yield quote_ident(name)
+    finally:
+        con.unregister(name)
 
 
 def append_arrow(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> int:
@@ -267,21 +274,17 @@ def _update_by_key(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) ->
     if data.num_rows == 0:
         return 0
     key = primary_key(db_name)
-    view_name = f"_retail_datagen_arrow_{os.getpid()}_{next(_VIEW_IDS)}"
-    view, target = quote_ident(view_name), quote_ident(db_name)
+    target = quote_ident(db_name)
     matches = " AND ".join(f"t.{quote_ident(c)} = v.{quote_ident(c)}" for c in key)
     assignments = ", ".join(f"{quote_ident(c)} = v.{quote_ident(c)}"
                             for c in columns if c not in key)
-    con.register(view_name, data)
-    try:
+    with _arrow_view(con, data) as view:
         (updated,) = con.execute(
             f"UPDATE {target} AS t SET {assignments} FROM {view} AS v WHERE {matches}").fetchone()
         if updated < data.num_rows:
             cols = ", ".join(quote_ident(c) for c in columns)
             con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {view} AS v "
                         f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {matches})")
-    finally:
-        con.unregister(view_name)
     return data.num_rows
 
 

@@ -53,7 +53,12 @@ from retail_datagen.db.fact_schema import (
     GENERATOR_NAMES,
     build_fact_tables,
 )
-from retail_datagen.db.state_schema import STATE_TABLES, UNIT_COLUMN, build_state_tables
+from retail_datagen.db.state_schema import (
+    STATE_TABLES,
+    UNIT_COLUMN,
+    build_state_tables,
+)
+from retail_datagen.db.state_schema import contract_column as _col
 from retail_datagen.errors import UnknownTableError
 
 SCHEMA_VERSION = "2.0"
@@ -71,13 +76,6 @@ DIM_TABLES: tuple[str, ...] = (
 OUTBOX_TABLE = "streaming_outbox"
 
 metadata = MetaData()
-
-
-def _col(name: str, type_: type[TypeEngine] | TypeEngine, *args: object, **kw: object) -> Column:
-    # NOT NULL is the default everywhere in the spec; ids are never database-assigned.
-    kw.setdefault("nullable", False)
-    kw.setdefault("autoincrement", False)
-    return Column(name, type_, *args, **kw)  # type: ignore[arg-type]
 
 
 def _fk(target: str) -> ForeignKey:

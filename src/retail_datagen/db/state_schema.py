@@ -48,11 +48,17 @@ UNIT_COLUMN = "unit_id"
 _NODE_KEY = (UNIT_COLUMN, "node_type", "node_id", "product_id")
 
 
-def _col(name: str, type_: type[TypeEngine] | TypeEngine, *args: object, **kw: object) -> Column:
+def contract_column(name: str, type_: type[TypeEngine] | TypeEngine, *args: object,
+                    **kw: object) -> Column:
+    """A contract column: NOT NULL unless ``nullable=True`` is given, never auto-incremented
+    (:mod:`retail_datagen.db.schema` defines its tables with it too)."""
     # NOT NULL is the default everywhere in the spec; ids are never database-assigned.
     kw.setdefault("nullable", False)
     kw.setdefault("autoincrement", False)
     return Column(name, type_, *args, **kw)  # type: ignore[arg-type]
+
+
+_col = contract_column
 
 
 def _unit() -> Column:

@@ -129,9 +129,7 @@ class PingCells:
         if visit.size == 0:
             z = np.zeros(0, dtype=np.int64)
             return PingCells(z, z, z, z, z)
-        new_cell = np.ones(visit.size, dtype=bool)
-        new_cell[1:] = (visit[1:] != visit[:-1]) | (pos[1:] != pos[:-1])
-        starts = np.flatnonzero(new_cell)
+        starts = np.flatnonzero(group_starts(visit) | group_starts(pos))
         return PingCells(visit[starts], pos[starts], zone[starts],
                          np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts))
 
